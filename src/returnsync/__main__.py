@@ -1,0 +1,7 @@
+"""`python -m returnsync` runs the CLI."""
+
+from __future__ import annotations
+
+from returnsync.cli import main
+
+main()
