@@ -1,0 +1,109 @@
+"""Khaos stock items, levels and the SKU map, as pushed by Khaos Control (keyed on StockID)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, select
+
+from returnsync.domain.sku import StockItem
+from returnsync.storage.sql import upsert
+from returnsync.storage.tables import sku_map, stock_items, stock_levels
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from decimal import Decimal
+
+    from sqlalchemy.engine import Connection
+
+
+def save_items(conn: Connection, tenant: str, items: list[StockItem], now: datetime) -> None:
+    """Insert or update stock items (a renamed StockCode updates the same StockID)."""
+    for item in items:
+        upsert(
+            conn,
+            stock_items,
+            {
+                "tenant": tenant,
+                "stock_id": item.stock_id,
+                "stock_code": item.stock_code,
+                "other_ref": item.other_ref,
+                "barcodes": list(item.barcodes),
+                "updated_at": now,
+            },
+            keys=["tenant", "stock_id"],
+        )
+
+
+def delete_items(conn: Connection, tenant: str, stock_ids: list[str]) -> None:
+    """Forget deleted stock items."""
+    if stock_ids:
+        conn.execute(
+            delete(stock_items).where(
+                stock_items.c.tenant == tenant, stock_items.c.stock_id.in_(stock_ids)
+            )
+        )
+
+
+def items(conn: Connection, tenant: str) -> list[StockItem]:
+    """The tenant's whole catalogue."""
+    rows = conn.execute(select(stock_items).where(stock_items.c.tenant == tenant))
+    return [
+        StockItem(
+            stock_id=r.stock_id,
+            stock_code=r.stock_code,
+            other_ref=r.other_ref,
+            barcodes=tuple(r.barcodes),
+        )
+        for r in rows
+    ]
+
+
+def save_level(
+    conn: Connection,
+    *,
+    tenant: str,
+    stock_id: str,
+    site_id: int,
+    stock_code: str,
+    available: Decimal,
+    now: datetime,
+) -> None:
+    """Keep the latest Available for (StockID, SiteID), in arrival order."""
+    upsert(
+        conn,
+        stock_levels,
+        {
+            "tenant": tenant,
+            "stock_id": stock_id,
+            "site_id": site_id,
+            "stock_code": stock_code,
+            "available": available,
+            "updated_at": now,
+        },
+        keys=["tenant", "stock_id", "site_id"],
+    )
+
+
+def mapping(conn: Connection, tenant: str) -> dict[str, str]:
+    """SKU (trimmed, case-folded) -> StockID, as set by operations."""
+    rows = conn.execute(select(sku_map.c.sku, sku_map.c.stock_id).where(sku_map.c.tenant == tenant))
+    return dict(rows)
+
+
+def map_sku(
+    conn: Connection, *, tenant: str, sku: str, stock_id: str, actor: str, now: datetime
+) -> None:
+    """Map a SKU to a StockID (a human decision; the caller audits it)."""
+    upsert(
+        conn,
+        sku_map,
+        {
+            "tenant": tenant,
+            "sku": sku.strip().casefold(),
+            "stock_id": stock_id,
+            "created_by": actor,
+            "created_at": now,
+        },
+        keys=["tenant", "sku"],
+    )

@@ -1,0 +1,232 @@
+"""The job table: the transactional outbox and the work queue in one.
+
+A job is written in the same transaction as the state change that causes it. Workers
+claim one job at a time under a lease; a job whose worker died is re-claimed when the
+lease expires. Jobs that share a `serial_key` (one return) never run at the same time:
+the claim takes a row in `serial_locks`, whose primary key serialises claimers on both
+SQLite and PostgreSQL. On PostgreSQL the candidate rows are read with
+`FOR UPDATE SKIP LOCKED` so any number of workers claim without blocking each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+
+from returnsync.storage.sql import insert_for
+from returnsync.storage.tables import jobs, serial_locks
+
+if TYPE_CHECKING:
+    from datetime import datetime, timedelta
+
+    from sqlalchemy.engine import Connection
+
+CLAIM_CANDIDATES = 16  # rows looked at per claim; more only helps when many keys are locked
+
+
+class JobStatus(StrEnum):
+    """The life of a job."""
+
+    PENDING = "pending"
+    """Waiting for its `run_after` time."""
+    RUNNING = "running"
+    """Leased by a worker until `lease_until`."""
+    SUCCEEDED = "succeeded"
+    """Done; kept for the record."""
+    DEAD = "dead"
+    """Gave up (attempts exhausted or a permanent error); visible and replayable."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Job:
+    """One claimed job."""
+
+    id: int
+    tenant: str
+    kind: str
+    serial_key: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    locked_by: str
+
+
+def enqueue(
+    conn: Connection,
+    *,
+    tenant: str,
+    kind: str,
+    serial_key: str,
+    payload: dict[str, Any],
+    now: datetime,
+    dedupe_key: str | None = None,
+    run_after: datetime | None = None,
+    max_attempts: int = 12,
+) -> bool:
+    """Add a job; with `dedupe_key`, do nothing if a pending job has the same key.
+
+    Returns True when a job was added.
+    """
+    stmt = insert_for(conn, jobs).values(
+        tenant=tenant,
+        kind=kind,
+        serial_key=serial_key,
+        dedupe_key=dedupe_key,
+        payload=payload,
+        status=JobStatus.PENDING.value,
+        attempts=0,
+        max_attempts=max_attempts,
+        run_after=run_after or now,
+        created_at=now,
+        updated_at=now,
+    )
+    if dedupe_key is not None:
+        stmt = stmt.on_conflict_do_nothing(
+            index_elements=["dedupe_key"], index_where=jobs.c.status == "pending"
+        )
+    return bool(conn.execute(stmt).rowcount)
+
+
+def claim(conn: Connection, *, worker: str, now: datetime, lease: timedelta) -> Job | None:
+    """Lease the next runnable job to `worker`, or return None. Call inside a transaction."""
+    runnable = or_(
+        and_(jobs.c.status == JobStatus.PENDING.value, jobs.c.run_after <= now),
+        and_(jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_until < now),
+    )
+    stmt = select(jobs).where(runnable).order_by(jobs.c.run_after, jobs.c.id)
+    stmt = stmt.limit(CLAIM_CANDIDATES)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    for row in conn.execute(stmt).all():
+        if not _take_serial_lock(conn, row.serial_key, row.id, now, now + lease):
+            continue
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id == row.id)
+            .values(
+                status=JobStatus.RUNNING.value,
+                attempts=row.attempts + 1,
+                lease_until=now + lease,
+                locked_by=worker,
+                updated_at=now,
+            )
+        )
+        return Job(
+            id=row.id,
+            tenant=row.tenant,
+            kind=row.kind,
+            serial_key=row.serial_key,
+            payload=dict(row.payload),
+            attempts=row.attempts + 1,
+            max_attempts=row.max_attempts,
+            locked_by=worker,
+        )
+    return None
+
+
+def _take_serial_lock(
+    conn: Connection, key: str, job_id: int, now: datetime, until: datetime
+) -> bool:
+    stmt = insert_for(conn, serial_locks).values(serial_key=key, job_id=job_id, lease_until=until)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["serial_key"],
+        set_={"job_id": job_id, "lease_until": until},
+        where=or_(serial_locks.c.lease_until < now, serial_locks.c.job_id == job_id),
+    )
+    return bool(conn.execute(stmt).rowcount)
+
+
+def _release(conn: Connection, job: Job) -> None:
+    conn.execute(
+        delete(serial_locks).where(
+            serial_locks.c.serial_key == job.serial_key, serial_locks.c.job_id == job.id
+        )
+    )
+
+
+def _still_mine(job: Job) -> Any:
+    return and_(
+        jobs.c.id == job.id,
+        jobs.c.status == JobStatus.RUNNING.value,
+        jobs.c.locked_by == job.locked_by,
+        jobs.c.attempts == job.attempts,
+    )
+
+
+def succeed(conn: Connection, job: Job, *, now: datetime) -> bool:
+    """Mark done; False if the lease was lost (another worker re-claimed it meanwhile)."""
+    done = conn.execute(
+        update(jobs)
+        .where(_still_mine(job))
+        .values(status=JobStatus.SUCCEEDED.value, lease_until=None, updated_at=now)
+    ).rowcount
+    _release(conn, job)
+    return bool(done)
+
+
+def retry(conn: Connection, job: Job, *, now: datetime, run_after: datetime, error: str) -> bool:
+    """Put the job back to pending until `run_after`, recording the error."""
+    done = conn.execute(
+        update(jobs)
+        .where(_still_mine(job))
+        .values(
+            status=JobStatus.PENDING.value,
+            run_after=run_after,
+            lease_until=None,
+            last_error=error[:4000],
+            updated_at=now,
+        )
+    ).rowcount
+    _release(conn, job)
+    return bool(done)
+
+
+def bury(conn: Connection, job: Job, *, now: datetime, error: str) -> bool:
+    """Give up on the job: status dead, visible in `jobs list --status dead`."""
+    done = conn.execute(
+        update(jobs)
+        .where(_still_mine(job))
+        .values(
+            status=JobStatus.DEAD.value, lease_until=None, last_error=error[:4000], updated_at=now
+        )
+    ).rowcount
+    _release(conn, job)
+    return bool(done)
+
+
+def revive(conn: Connection, *, now: datetime, job_id: int | None = None) -> int:
+    """Send dead jobs (one, or all) back to pending with fresh attempts; returns how many."""
+    stmt = update(jobs).where(jobs.c.status == JobStatus.DEAD.value)
+    if job_id is not None:
+        stmt = stmt.where(jobs.c.id == job_id)
+    return int(
+        conn.execute(
+            stmt.values(status=JobStatus.PENDING.value, attempts=0, run_after=now, updated_at=now)
+        ).rowcount
+    )
+
+
+def counts(conn: Connection) -> dict[str, int]:
+    """Jobs per status."""
+    rows = conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status))
+    return {status: int(n) for status, n in rows}
+
+
+def listing(
+    conn: Connection, *, status: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Jobs, newest first, for the CLI and the dashboard."""
+    stmt = select(jobs).order_by(jobs.c.id.desc()).limit(limit)
+    if status is not None:
+        stmt = stmt.where(jobs.c.status == status)
+    return [dict(row) for row in conn.execute(stmt).mappings()]
+
+
+def next_due(conn: Connection) -> datetime | None:
+    """When the earliest pending job becomes runnable (for the worker's sleep)."""
+    return conn.execute(
+        select(func.min(jobs.c.run_after)).where(jobs.c.status == JobStatus.PENDING.value)
+    ).scalar()

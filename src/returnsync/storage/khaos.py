@@ -1,0 +1,137 @@
+"""What returnsync offers Khaos Control (staged returns) and what it saw back (credit notes)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from returnsync.storage.sql import insert_ignore, upsert
+from returnsync.storage.tables import credit_notes, staged_returns
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from decimal import Decimal
+
+    from sqlalchemy.engine import Connection
+
+
+def stage(
+    conn: Connection,
+    *,
+    tenant: str,
+    associated_ref: str,
+    return_ref: str,
+    document: dict[str, Any],
+    now: datetime,
+) -> bool:
+    """Offer a CustomerReturn for the next KCC pull; False if already staged (never twice)."""
+    return insert_ignore(
+        conn,
+        staged_returns,
+        {
+            "tenant": tenant,
+            "associated_ref": associated_ref,
+            "return_ref": return_ref,
+            "document": document,
+            "staged_at": now,
+        },
+    )
+
+
+def page_after(
+    conn: Connection, tenant: str, after_seq: int, limit: int
+) -> list[tuple[int, dict[str, Any]]]:
+    """Staged returns with seq > `after_seq`, oldest first: (seq, document)."""
+    rows = conn.execute(
+        select(staged_returns.c.seq, staged_returns.c.document)
+        .where(staged_returns.c.tenant == tenant, staged_returns.c.seq > after_seq)
+        .order_by(staged_returns.c.seq)
+        .limit(limit)
+    )
+    return [(int(seq), dict(doc)) for seq, doc in rows]
+
+
+def first_seq_after(conn: Connection, tenant: str, staged_after: datetime) -> int:
+    """The seq just before the first return staged after a datetime (first-contact cursor)."""
+    seq = conn.execute(
+        select(staged_returns.c.seq)
+        .where(staged_returns.c.tenant == tenant, staged_returns.c.staged_at > staged_after)
+        .order_by(staged_returns.c.seq)
+        .limit(1)
+    ).scalar()
+    if seq is None:
+        last = conn.execute(
+            select(staged_returns.c.seq)
+            .where(staged_returns.c.tenant == tenant)
+            .order_by(staged_returns.c.seq.desc())
+            .limit(1)
+        ).scalar()
+        return int(last or 0)
+    return int(seq) - 1
+
+
+def by_refs(conn: Connection, tenant: str, refs: list[str]) -> list[dict[str, Any]]:
+    """Staged documents for specific AssociatedRefs (KCC `SpecificIDs`)."""
+    rows = conn.execute(
+        select(staged_returns.c.document).where(
+            staged_returns.c.tenant == tenant, staged_returns.c.associated_ref.in_(refs)
+        )
+    )
+    return [dict(doc) for (doc,) in rows]
+
+
+def mark_pulled(conn: Connection, tenant: str, seqs: list[int], now: datetime) -> None:
+    """Remember when KCC first read these documents."""
+    if seqs:
+        conn.execute(
+            update(staged_returns)
+            .where(
+                staged_returns.c.tenant == tenant,
+                staged_returns.c.seq.in_(seqs),
+                staged_returns.c.pulled_at.is_(None),
+            )
+            .values(pulled_at=now)
+        )
+
+
+def save_credit_note(
+    conn: Connection,
+    *,
+    tenant: str,
+    code: str,
+    associated_ref: str,
+    net: Decimal,
+    tax: Decimal,
+    gross: Decimal,
+    currency: str,
+    lines: list[dict[str, Any]],
+    now: datetime,
+) -> None:
+    """Record a credit note seen in Khaos (idempotent on its code)."""
+    upsert(
+        conn,
+        credit_notes,
+        {
+            "tenant": tenant,
+            "code": code,
+            "associated_ref": associated_ref,
+            "net": net,
+            "tax": tax,
+            "gross": gross,
+            "currency": currency,
+            "lines": lines,
+            "observed_at": now,
+        },
+        keys=["tenant", "code"],
+    )
+
+
+def credit_notes_for(conn: Connection, tenant: str, associated_ref: str) -> list[dict[str, Any]]:
+    """Every credit note Khaos raised against one AssociatedRef (more than one is a finding)."""
+    rows = conn.execute(
+        select(credit_notes)
+        .where(credit_notes.c.tenant == tenant, credit_notes.c.associated_ref == associated_ref)
+        .order_by(credit_notes.c.code)
+    ).mappings()
+    return [dict(r) for r in rows]

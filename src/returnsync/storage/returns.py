@@ -1,0 +1,183 @@
+"""Returns and their lines as returnsync holds them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, func, select, update
+
+from returnsync.domain.model import Disposition, Return, ReturnLine
+from returnsync.domain.money import Money
+from returnsync.domain.states import ReturnState
+from returnsync.storage.sql import upsert
+from returnsync.storage.tables import return_lines, returns
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from sqlalchemy.engine import Connection
+
+
+def save(
+    conn: Connection,
+    ret: Return,
+    *,
+    associated_ref: str,
+    snapshot: dict[str, Any],
+    now: datetime,
+    seen_by: str,
+) -> None:
+    """Insert or replace the return and its lines (the latest confirmed snapshot)."""
+    existing = conn.execute(
+        select(returns.c.created_at, returns.c.seen_by_webhook, returns.c.seen_by_poll).where(
+            returns.c.tenant == ret.tenant, returns.c.return_ref == ret.return_ref
+        )
+    ).first()
+    upsert(
+        conn,
+        returns,
+        {
+            "tenant": ret.tenant,
+            "return_ref": ret.return_ref,
+            "order_ref": ret.order_ref,
+            "associated_ref": associated_ref,
+            "currency": ret.currency,
+            "warehouse": ret.warehouse,
+            "state": ret.state.value,
+            "zigzag_status": ret.zigzag_status,
+            "zigzag_updated_at": ret.zigzag_updated_at,
+            "seen_by_webhook": int(seen_by == "webhook" or bool(existing and existing[1])),
+            "seen_by_poll": int(seen_by == "poll" or bool(existing and existing[2])),
+            "snapshot": snapshot,
+            "created_at": existing[0] if existing else now,
+            "updated_at": now,
+        },
+        keys=["tenant", "return_ref"],
+    )
+    conn.execute(
+        delete(return_lines).where(
+            return_lines.c.tenant == ret.tenant, return_lines.c.return_ref == ret.return_ref
+        )
+    )
+    if ret.lines:
+        conn.execute(
+            return_lines.insert(),
+            [
+                {
+                    "tenant": ret.tenant,
+                    "return_ref": ret.return_ref,
+                    "line_id": line.line_id,
+                    "item_id": line.item_id,
+                    "sku": line.sku,
+                    "quantity": line.quantity,
+                    "disposition": line.disposition.value,
+                    "condition": line.condition,
+                    "unit_price": line.unit_price.amount,
+                }
+                for line in ret.lines
+            ],
+        )
+
+
+def get(conn: Connection, tenant: str, return_ref: str) -> Return | None:
+    """The return with its lines, or None."""
+    row = conn.execute(
+        select(returns).where(returns.c.tenant == tenant, returns.c.return_ref == return_ref)
+    ).first()
+    if row is None:
+        return None
+    lines = conn.execute(
+        select(return_lines)
+        .where(return_lines.c.tenant == tenant, return_lines.c.return_ref == return_ref)
+        .order_by(return_lines.c.line_id)
+    ).all()
+    return Return(
+        tenant=row.tenant,
+        return_ref=row.return_ref,
+        order_ref=row.order_ref,
+        currency=row.currency,
+        warehouse=row.warehouse,
+        zigzag_status=row.zigzag_status,
+        zigzag_updated_at=row.zigzag_updated_at,
+        state=ReturnState(row.state),
+        lines=tuple(
+            ReturnLine(
+                line_id=line.line_id,
+                item_id=line.item_id,
+                sku=line.sku,
+                quantity=line.quantity,
+                disposition=Disposition(line.disposition),
+                condition=line.condition,
+                unit_price=Money(line.unit_price, row.currency),
+            )
+            for line in lines
+        ),
+    )
+
+
+def row(conn: Connection, tenant: str, return_ref: str) -> dict[str, Any] | None:
+    """The raw returns row (snapshot, refs, flags), or None."""
+    found = (
+        conn.execute(
+            select(returns).where(returns.c.tenant == tenant, returns.c.return_ref == return_ref)
+        )
+        .mappings()
+        .first()
+    )
+    return dict(found) if found else None
+
+
+def by_associated_ref(conn: Connection, tenant: str, associated_ref: str) -> str | None:
+    """The return_ref staged under a Khaos AssociatedRef, or None."""
+    return conn.execute(
+        select(returns.c.return_ref).where(
+            returns.c.tenant == tenant, returns.c.associated_ref == associated_ref
+        )
+    ).scalar()
+
+
+def set_state(
+    conn: Connection, tenant: str, return_ref: str, state: ReturnState, now: datetime, **refs: str
+) -> None:
+    """Record a new state (already validated by the domain) and any refs learned with it."""
+    conn.execute(
+        update(returns)
+        .where(returns.c.tenant == tenant, returns.c.return_ref == return_ref)
+        .values(state=state.value, updated_at=now, **refs)
+    )
+
+
+def set_line_stock(
+    conn: Connection, tenant: str, return_ref: str, *, line_id: str, stock_id: str, stock_code: str
+) -> None:
+    """Remember which Khaos stock item a line resolved to."""
+    conn.execute(
+        update(return_lines)
+        .where(
+            return_lines.c.tenant == tenant,
+            return_lines.c.return_ref == return_ref,
+            return_lines.c.line_id == line_id,
+        )
+        .values(stock_id=stock_id, stock_code=stock_code)
+    )
+
+
+def counts_by_state(conn: Connection, tenant: str | None = None) -> dict[str, int]:
+    """Returns per state."""
+    stmt = select(returns.c.state, func.count()).group_by(returns.c.state)
+    if tenant is not None:
+        stmt = stmt.where(returns.c.tenant == tenant)
+    return {state: int(n) for state, n in conn.execute(stmt)}
+
+
+def listing(
+    conn: Connection, *, tenant: str | None = None, state: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Returns (without snapshots), most recently updated first."""
+    cols = [c for c in returns.c if c.name != "snapshot"]
+    stmt = select(*cols).order_by(returns.c.updated_at.desc()).limit(limit)
+    if tenant is not None:
+        stmt = stmt.where(returns.c.tenant == tenant)
+    if state is not None:
+        stmt = stmt.where(returns.c.state == state)
+    return [dict(r) for r in conn.execute(stmt).mappings()]
