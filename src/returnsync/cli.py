@@ -1,7 +1,290 @@
-"""Command line: placeholder until the CLI lands."""
+"""The command line: a thin shell over the services. Errors map to exit codes.
+
+Exit codes: 0 ok; 1 findings or failures to act on; 2 bad input or configuration;
+3 an outside system failed.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from returnsync.errors import ConfigError, ConnectorError
+
+app = typer.Typer(
+    help="returnsync: ZigZag returns -> Khaos Control credit notes -> gateway refunds, in step.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+sim_app = typer.Typer(help="Run a simulator of an outside system as a real HTTP server.")
+config_app = typer.Typer(help="Inspect the configuration.")
+db_app = typer.Typer(help="Database schema.")
+jobs_app = typer.Typer(help="The job queue: list, retry dead jobs.")
+sku_app = typer.Typer(help="Fix SKU mapping problems (audited).")
+app.add_typer(sim_app, name="sim")
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(sku_app, name="sku")
+
+console = Console()
+err = Console(stderr=True)
+
+TenantsOpt = Annotated[
+    Path | None, typer.Option("--tenants", help="Tenants TOML file (default: settings).")
+]
+
+
+def _settings(tenants: Path | None = None) -> Any:
+    from returnsync.config import Settings  # noqa: PLC0415 - keep `--help` fast
+
+    settings = Settings()
+    if tenants is not None:
+        settings = settings.model_copy(update={"tenants_file": tenants})
+    return settings
+
+
+def _context(tenants: Path | None = None) -> Any:
+    from returnsync.bootstrap import build  # noqa: PLC0415
+
+    return build(_settings(tenants))
+
+
+def _print_rows(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> None:
+    if fmt == "json":
+        console.print_json(json.dumps(rows, default=str))
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(str(row.get(c, "")) for c in columns))
+    console.print(table)
+
+
+@config_app.command("check")
+def config_check(tenants: TenantsOpt = None) -> None:
+    """Print the effective configuration with secrets masked; exit 2 on a bad file."""
+    from returnsync.config import load_tenants, masked  # noqa: PLC0415
+
+    settings = _settings(tenants)
+    loaded = load_tenants(settings.tenants_file)
+    console.print_json(
+        json.dumps(
+            {
+                "settings": settings.model_dump(mode="json"),
+                "tenants": {k: masked(t) for k, t in loaded.items()},
+            }
+        )
+    )
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Bring the database schema up to date (safe to run any time)."""
+    from returnsync.storage import migrations  # noqa: PLC0415
+    from returnsync.storage.db import Database  # noqa: PLC0415
+
+    db = Database(_settings().database_url)
+    migrations.upgrade(db)
+    console.print(f"database at revision {migrations.current(db)}")
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000, tenants: TenantsOpt = None) -> None:
+    """Run the web service with workers and the polling sweep in one process (SQLite default)."""
+    import uvicorn  # noqa: PLC0415
+
+    from returnsync.bootstrap import runtime  # noqa: PLC0415
+    from returnsync.web.app import create_app  # noqa: PLC0415
+
+    ctx = _context(tenants)
+    rt = runtime(ctx)
+    rt.start()
+    try:
+        uvicorn.run(create_app(ctx), host=host, port=port, log_level="info")
+    finally:
+        rt.stop()
+
+
+@app.command()
+def worker(
+    threads: int = typer.Option(2, help="Worker threads in this process."),
+    name: str = typer.Option("worker", help="Worker name in job leases."),
+    tenants: TenantsOpt = None,
+) -> None:
+    """Run job workers only (scale out: many processes, on PostgreSQL)."""
+    import threading  # noqa: PLC0415
+
+    from returnsync.bootstrap import runtime  # noqa: PLC0415
+
+    rt = runtime(_context(tenants), name=name, threads=threads)
+    rt.worker.start()
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        rt.worker.stop()
+
+
+@app.command()
+def sweep(tenants: TenantsOpt = None) -> None:
+    """Run one ZigZag polling sweep for every tenant now."""
+    from returnsync.engine.scheduler import Scheduler  # noqa: PLC0415
+
+    ctx = _context(tenants)
+    queued = Scheduler(ctx, interval=0).tick()
+    console.print(f"{queued} change(s) queued")
+
+
+@jobs_app.command("list")
+def jobs_list(
+    status: str | None = typer.Option(None, help="pending|running|succeeded|dead"),
+    fmt: str = typer.Option("table", "--format", help="table|json"),
+    tenants: TenantsOpt = None,
+) -> None:
+    """List jobs, newest first."""
+    from returnsync.services import queries  # noqa: PLC0415
+
+    rows = queries.jobs(_context(tenants), status=status)
+    _print_rows(rows, fmt, ["id", "tenant", "kind", "status", "attempts", "last_error"])
+
+
+@jobs_app.command("retry")
+def jobs_retry(
+    job_id: int | None = typer.Option(None, "--id", help="One job; default every dead job."),
+    actor: str = typer.Option(..., help="Your name, for the audit log."),
+    tenants: TenantsOpt = None,
+) -> None:
+    """Send dead jobs back to the queue (audited)."""
+    from returnsync.services import operations  # noqa: PLC0415
+
+    count = operations.revive_dead_jobs(_context(tenants), actor=actor, job_id=job_id)
+    console.print(f"{count} job(s) revived")
+
+
+@app.command("exceptions")
+def exceptions_list(
+    tenant: str | None = None,
+    fmt: str = typer.Option("table", "--format", help="table|json"),
+    tenants: TenantsOpt = None,
+) -> None:
+    """The open exception queue."""
+    from returnsync.services import queries  # noqa: PLC0415
+
+    rows = queries.exceptions(_context(tenants), tenant=tenant, status="open")
+    _print_rows(rows, fmt, ["id", "tenant", "kind", "owner", "return_ref", "message"])
+
+
+@sku_app.command("map")
+def sku_map(
+    tenant: str,
+    sku: str,
+    stock_code: str,
+    actor: str = typer.Option(..., help="Your name, for the audit log."),
+    tenants: TenantsOpt = None,
+) -> None:
+    """Map a ZigZag SKU to an existing Khaos stock code and replay what it blocked."""
+    from returnsync.services import operations  # noqa: PLC0415
+
+    replayed = operations.map_sku(_context(tenants), tenant, sku, stock_code, actor=actor)
+    console.print(f"mapped {sku} -> {stock_code}; replayed {len(replayed)} return(s)")
+
+
+@app.command()
+def replay(
+    tenant: str,
+    actor: str = typer.Option(..., help="Your name, for the audit log."),
+    tenants: TenantsOpt = None,
+) -> None:
+    """Replay every held return of a tenant whose exceptions are resolved."""
+    from returnsync.services import operations  # noqa: PLC0415
+
+    refs = operations.replay_held(_context(tenants), tenant, actor=actor)
+    console.print(f"replayed {len(refs)} return(s)")
+
+
+@app.command()
+def timeline(tenant: str, return_ref: str, tenants: TenantsOpt = None) -> None:
+    """One return's timeline, first event to last posting (for CX)."""
+    from returnsync.services import queries  # noqa: PLC0415
+
+    found = queries.return_detail(_context(tenants), tenant, return_ref)
+    if found is None:
+        err.print(f"no return {return_ref} for tenant {tenant}")
+        raise typer.Exit(2)
+    _print_rows(found["timeline"], "table", ["at", "actor", "action", "detail"])
+
+
+@sim_app.command("zigzag")
+def sim_zigzag(port: int = 8101, seed: int = 0, faults: str | None = None) -> None:
+    """ZigZag: /token, the Returns API and webhooks, with an admin API under /_sim/."""
+    from returnsync.simulators import zigzag  # noqa: PLC0415
+
+    zigzag.main(port, seed, faults)
+
+
+@sim_app.command("khaos")
+def sim_khaos(port: int = 8102, seed: int = 0, faults: str | None = None) -> None:
+    """Khaos Control Cloud: plays KCC against channel endpoints; admin API under /_sim/."""
+    from returnsync.simulators import khaos  # noqa: PLC0415
+
+    khaos.main(port, seed, faults)
+
+
+@sim_app.command("gateway")
+def sim_gateway(port: int = 8103, seed: int = 0, faults: str | None = None) -> None:
+    """A Stripe-compatible payment gateway subset; admin API under /_sim/."""
+    from returnsync.simulators import gateway  # noqa: PLC0415
+
+    gateway.main(port, seed, faults)
+
+
+@app.command()
+def demo(
+    exit_: bool = typer.Option(False, "--exit", help="Print the summary and exit."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    port: int = typer.Option(8000, help="Port for returnsync (0: any free port)."),
+    seed: int = typer.Option(7, help="One seed drives data, faults and timing."),
+    returns_per_tenant: int = typer.Option(70, help="Returns per retailer (3 retailers)."),
+    database: Path = typer.Option(Path("var/demo.db"), help="SQLite file (recreated)."),
+) -> None:
+    """A small month for 3 retailers through the simulators on SQLite; then keep serving."""
+    from returnsync.simulators.demo import run  # noqa: PLC0415
+
+    code = run.main(
+        exit_after=exit_,
+        as_json=as_json,
+        port=port,
+        seed=seed,
+        returns_per_tenant=returns_per_tenant,
+        database=database,
+        console=console if not as_json else err,
+    )
+    raise typer.Exit(code)
+
+
+def _register_plugins() -> None:
+    try:
+        from returnsync.recon import cli as recon_cli  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - recon not installed in this build
+        return
+    recon_cli.register(app)
+
 
 def main() -> None:
-    """Run the CLI."""
+    """Entry point: run the CLI, mapping our error classes to exit codes."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _register_plugins()
+    try:
+        app()
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        sys.exit(2)
+    except ConnectorError as exc:
+        err.print(f"[red]{exc.system or 'outside system'} failed:[/red] {exc}")
+        sys.exit(3)

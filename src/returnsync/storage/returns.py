@@ -181,3 +181,12 @@ def listing(
     if state is not None:
         stmt = stmt.where(returns.c.state == state)
     return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def set_state_refs(conn: Connection, tenant: str, return_ref: str, **refs: str) -> None:
+    """Record refs learned along the way (payment_ref, credit_note, refund_ref)."""
+    conn.execute(
+        update(returns)
+        .where(returns.c.tenant == tenant, returns.c.return_ref == return_ref)
+        .values(**refs)
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 from urllib.parse import parse_qsl
 
 Params = dict[str, Any]
@@ -110,6 +110,10 @@ def check_known(params: Params, allowed: frozenset[str]) -> None:
             )
 
 
+@overload
+def string(params: Params, name: str, *, required: Literal[True]) -> str: ...
+@overload
+def string(params: Params, name: str, *, required: bool = False) -> str | None: ...
 def string(params: Params, name: str, *, required: bool = False) -> str | None:
     """A scalar string parameter."""
     value = params.get(name)
@@ -124,6 +128,12 @@ def string(params: Params, name: str, *, required: bool = False) -> str | None:
     return value
 
 
+@overload
+def integer(params: Params, name: str, *, required: Literal[True], minimum: int = 1) -> int: ...
+@overload
+def integer(
+    params: Params, name: str, *, required: bool = False, minimum: int = 1
+) -> int | None: ...
 def integer(params: Params, name: str, *, required: bool = False, minimum: int = 1) -> int | None:
     """A whole-number parameter (amounts are integer minor units), at least `minimum`."""
     raw = string(params, name, required=required)
@@ -153,7 +163,7 @@ def boolean(params: Params, name: str) -> bool:
 
 def currency(params: Params) -> str:
     """A three-letter ISO currency code, lowercased as Stripe stores it."""
-    raw = string(params, "currency", required=True) or ""
+    raw = string(params, "currency", required=True)
     if not re.fullmatch(r"[A-Za-z]{3}", raw):
         raise ParamError(f"Invalid currency: {raw.lower()}.", param="currency")
     return raw.lower()
@@ -183,9 +193,7 @@ def metadata(params: Params) -> dict[str, str]:
         if value:
             result[key] = value
     if len(result) > MAX_METADATA_KEYS:
-        raise ParamError(
-            f"Metadata can have up to {MAX_METADATA_KEYS} keys.", param="metadata"
-        )
+        raise ParamError(f"Metadata can have up to {MAX_METADATA_KEYS} keys.", param="metadata")
     return result
 
 
@@ -220,9 +228,9 @@ def created_filter(params: Params) -> tuple[int | None, int | None]:
         if number is None:
             continue
         if op in {"gt", "gte"}:
-            low = number + (op == "gt")
+            low = number + 1 if op == "gt" else number
         elif op in {"lt", "lte"}:
-            high = number - (op == "lt")
+            high = number - 1 if op == "lt" else number
         else:
             raise ParamError(f"Received unknown parameter: created[{op}]", param="created")
     return low, high

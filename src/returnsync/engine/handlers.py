@@ -1,0 +1,32 @@
+"""Job kind -> use case. The only place that knows the job payload shapes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from returnsync.services import channel, saga, sync
+
+if TYPE_CHECKING:
+    from returnsync.services.context import Context
+    from returnsync.storage.jobqueue import Job
+
+
+def _sync_return(ctx: Context, job: Job) -> None:
+    sync.sync_return(ctx, job.tenant, job.payload["return_ref"], job.payload["trigger"])
+    if job.payload.get("inbox_id"):
+        sync.mark_inbox_processed(ctx, int(job.payload["inbox_id"]))
+
+
+def _advance(ctx: Context, job: Job) -> None:
+    saga.advance(ctx, job.tenant, job.payload["return_ref"])
+
+
+def _khaos_push(ctx: Context, job: Job) -> None:
+    channel.process_push(ctx, job.tenant, int(job.payload["inbox_id"]), job.payload["kind"])
+
+
+HANDLERS: dict[str, Any] = {
+    "sync_return": _sync_return,
+    "advance": _advance,
+    "khaos_push": _khaos_push,
+}

@@ -1,0 +1,134 @@
+"""The worker: claim a job, run its handler outside any transaction, record the outcome.
+
+Leases expire, so a job whose worker was killed is claimed again; handlers are written to
+be re-run (they check remote state before repeating an effect). A lost lease (another
+worker took over) makes the old worker's outcome a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from returnsync.engine.retry import RetryPolicy, Verdict, classify
+from returnsync.errors import TransientConnectorError
+from returnsync.storage import exceptions, jobqueue
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from returnsync.services.context import Context
+    from returnsync.storage.jobqueue import Job
+
+    Handler = Callable[[Context, Job], Any]
+
+log = logging.getLogger(__name__)
+IDLE_SLEEP = 0.05  # seconds between polls of an empty queue
+
+
+class Worker:
+    """Runs jobs with `threads` threads until `stop()`."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        handlers: dict[str, Handler],
+        *,
+        name: str,
+        threads: int = 1,
+        policy: RetryPolicy | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.handlers = handlers
+        self.name = name
+        self.threads = threads
+        self.policy = policy or RetryPolicy()
+        self.lease = timedelta(seconds=ctx.settings.job_lease_seconds)
+        self._rng = random.Random(seed)
+        self._stop = threading.Event()
+        self._pool: list[threading.Thread] = []
+
+    def run_once(self, slot: str = "0") -> bool:
+        """Claim and run one job; False when there was nothing to do."""
+        ctx = self.ctx
+        with ctx.db.begin() as conn:
+            job = jobqueue.claim(
+                conn, worker=f"{self.name}/{slot}", now=ctx.clock.now(), lease=self.lease
+            )
+        if job is None:
+            return False
+        handler = self.handlers.get(job.kind)
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for job kind {job.kind!r}")
+            handler(ctx, job)
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded, never lost
+            self._failed(job, exc)
+        else:
+            with ctx.db.begin() as conn:
+                jobqueue.succeed(conn, job, now=ctx.clock.now())
+        return True
+
+    def _failed(self, job: Job, exc: Exception) -> None:
+        ctx = self.ctx
+        now = ctx.clock.now()
+        verdict, owner = classify(exc)
+        error = f"{type(exc).__name__}: {exc}"
+        with ctx.db.begin() as conn:
+            if verdict is Verdict.RETRY and job.attempts < job.max_attempts:
+                retry_after = exc.retry_after if isinstance(exc, TransientConnectorError) else None
+                wait = self.policy.delay(job.attempts, retry_after, self._rng)
+                jobqueue.retry(
+                    conn, job, now=now, run_after=now + timedelta(seconds=wait), error=error
+                )
+                log.info("job %s (%s) retry in %.1fs: %s", job.id, job.kind, wait, error)
+                return
+            jobqueue.bury(conn, job, now=now, error=error)
+            exceptions.raise_open(
+                conn,
+                tenant=job.tenant,
+                kind="job_dead",
+                owner=owner,
+                return_ref=str(job.payload.get("return_ref", "")),
+                subject=f"job:{job.id}",
+                message=f"{job.kind} gave up after {job.attempts} attempt(s): {error}",
+                detail={"job_id": job.id, "kind": job.kind, "payload": job.payload},
+                now=now,
+            )
+        log.warning("job %s (%s) dead: %s", job.id, job.kind, error)
+
+    def _loop(self, slot: str) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once(slot)
+            except Exception:
+                log.exception("worker %s/%s: claim failed; backing off", self.name, slot)
+                busy = False
+            if not busy:
+                self._stop.wait(IDLE_SLEEP)
+
+    def start(self) -> None:
+        """Start the worker threads."""
+        for n in range(self.threads):
+            thread = threading.Thread(
+                target=self._loop, args=(str(n),), daemon=True, name=f"{self.name}-{n}"
+            )
+            thread.start()
+            self._pool.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the jobs in hand finish."""
+        self._stop.set()
+        for thread in self._pool:
+            thread.join(timeout)
+
+    def drain(self, max_jobs: int = 1_000_000) -> int:
+        """Run jobs in this thread until none is runnable now; returns how many ran."""
+        ran = 0
+        while ran < max_jobs and self.run_once():
+            ran += 1
+        return ran

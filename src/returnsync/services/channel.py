@@ -1,0 +1,200 @@
+"""Our side of the Khaos Control Cloud channel: what KCC pulls from us, and what it pushes.
+
+Pulls: the EndpointConfig and `CustomerReturnImport` pages (continuation cursor, assumption
+K-2; `SpecificIDs` re-serves named returns). Pushes (stored first by `intake`) are
+processed here: the catalogue (which may unblock held returns), stock levels, and credit
+notes (which move staged returns to CREDITED and wake their saga).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from returnsync.adapters.khaos import mapping as kcc
+from returnsync.domain.money import Money
+from returnsync.domain.states import ReturnState
+from returnsync.services import staging
+from returnsync.services.context import serial_key
+from returnsync.storage import audit, catalogue, exceptions, inbox, jobqueue, khaos, returns
+
+if TYPE_CHECKING:
+    from returnsync.services.context import Context
+
+CURSOR_PREFIX = "seq:"
+
+
+def endpoint_config(ctx: Context, tenant_id: str) -> dict[str, Any]:
+    """The EndpointConfig KCC caches daily (assumption K-1)."""
+    tenant = ctx.tenant(tenant_id)
+    return kcc.endpoint_config(
+        ctx.settings.public_url, tenant_id, tenant.khaos.pull_frequency_minutes
+    )
+
+
+def returns_page(
+    ctx: Context, tenant_id: str, continuation: str | None, specific_ids: list[str] | None
+) -> tuple[dict[str, Any], str]:
+    """One `CustomerReturnImport` page and the continuation to send back with it."""
+    tenant = ctx.tenant(tenant_id)
+    now = ctx.clock.now()
+    with ctx.db.begin() as conn:
+        if specific_ids:
+            docs = khaos.by_refs(conn, tenant_id, specific_ids)
+            return kcc.import_document(docs), continuation or ""
+        after = _cursor_seq(conn, tenant_id, continuation)
+        page = khaos.page_after(conn, tenant_id, after, tenant.khaos.page_size)
+        khaos.mark_pulled(conn, tenant_id, [seq for seq, _ in page], now)
+    last = page[-1][0] if page else after
+    return kcc.import_document([doc for _, doc in page]), f"{CURSOR_PREFIX}{last}"
+
+
+def _cursor_seq(conn: Any, tenant_id: str, continuation: str | None) -> int:
+    value = (continuation or "").strip().strip('"')
+    if value.startswith(CURSOR_PREFIX):
+        try:
+            return int(value.removeprefix(CURSOR_PREFIX))
+        except ValueError:
+            return 0
+    if not value:
+        return 0
+    try:  # first contact: "2019-12-31 12:00:00Z"
+        since = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return 0
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return khaos.first_seq_after(conn, tenant_id, since)
+
+
+def process_push(ctx: Context, tenant_id: str, inbox_id: int, kind: str) -> None:
+    """Apply one stored KCC push. Bad content is quarantined, never retried forever."""
+    now = ctx.clock.now()
+    with ctx.db.begin() as conn:
+        message = inbox.get(conn, inbox_id)
+        if message is None or message.status != "pending":
+            return
+        try:
+            doc = json.loads(message.payload)
+            if kind == "stock":
+                _apply_stock_items(ctx, conn, tenant_id, doc)
+            elif kind == "stock-status":
+                for level in kcc.stock_levels(doc):
+                    catalogue.save_level(conn, tenant=tenant_id, now=now, **level)
+            elif kind == "order-status":
+                for note in kcc.credit_notes(doc):
+                    _observe_credit_note(ctx, conn, tenant_id, note)
+            inbox.mark(conn, inbox_id, status="processed", now=now)
+        except (ValueError, KeyError, TypeError) as exc:
+            inbox.mark(conn, inbox_id, status="quarantined", now=now, error=str(exc))
+            exceptions.raise_open(
+                conn,
+                tenant=tenant_id,
+                kind="invalid_payload",
+                owner="integration",
+                subject=f"inbox:{inbox_id}",
+                message=f"Khaos {kind} push {inbox_id} could not be read: {exc}",
+                detail={"inbox_id": inbox_id},
+                now=now,
+            )
+
+
+def _apply_stock_items(ctx: Context, conn: Any, tenant_id: str, doc: dict[str, Any]) -> None:
+    items, deleted = kcc.stock_items(doc)
+    now = ctx.clock.now()
+    catalogue.save_items(conn, tenant_id, items, now)
+    catalogue.delete_items(conn, tenant_id, deleted)
+    staging.replay_held(ctx, conn, tenant_id, actor="system:catalogue")
+
+
+def _observe_credit_note(ctx: Context, conn: Any, tenant_id: str, note: kcc.CreditNoteSeen) -> None:
+    now = ctx.clock.now()
+    tenant = ctx.tenant(tenant_id)
+    khaos.save_credit_note(
+        conn,
+        tenant=tenant_id,
+        code=note.code,
+        associated_ref=note.associated_ref,
+        net=note.net,
+        tax=note.tax,
+        gross=note.gross,
+        currency=note.currency,
+        lines=note.lines,
+        now=now,
+    )
+    return_ref = returns.by_associated_ref(conn, tenant_id, note.associated_ref)
+    if return_ref is None:
+        exceptions.raise_open(
+            conn,
+            tenant=tenant_id,
+            kind="credit_note_without_return",
+            owner="finance",
+            subject=note.code,
+            message=f"credit note {note.code} ({note.associated_ref!r}) matches no return",
+            detail={"credit_note": note.code, "gross": str(note.gross)},
+            now=now,
+        )
+        return
+    ret = returns.get(conn, tenant_id, return_ref)
+    row = returns.row(conn, tenant_id, return_ref) or {}
+    if ret is None:
+        return
+    if row.get("credit_note") and row["credit_note"] != note.code:
+        exceptions.raise_open(
+            conn,
+            tenant=tenant_id,
+            kind="duplicate_credit_note",
+            owner="finance",
+            return_ref=return_ref,
+            subject=note.code,
+            message=f"second credit note {note.code} for return {return_ref} "
+            f"(first: {row['credit_note']}); no second refund will be paid",
+            detail={"credit_notes": [row["credit_note"], note.code]},
+            now=now,
+        )
+        return
+    expected = ret.expected_refund
+    credited = Money(note.gross, note.currency)
+    gap = abs(expected.amount - credited.amount)
+    tolerance = Decimal(tenant.refund_tolerance) * max(1, len(ret.creditable_lines))
+    if gap > tolerance:
+        exceptions.raise_open(
+            conn,
+            tenant=tenant_id,
+            kind="amount_mismatch",
+            owner="finance",
+            return_ref=return_ref,
+            subject=note.code,
+            message=f"credit note {note.code} is {credited}, ZigZag expects {expected}",
+            detail={"credit_note": str(credited.amount), "zigzag": str(expected.amount)},
+            now=now,
+        )
+    audit.record(
+        conn,
+        tenant=tenant_id,
+        actor="khaos",
+        action="credit_note_observed",
+        return_ref=return_ref,
+        now=now,
+        detail={"credit_note": note.code, "gross": str(note.gross), "gap": str(gap)},
+    )
+    if ret.state is ReturnState.STAGED:
+        returns.set_state(
+            conn,
+            tenant_id,
+            return_ref,
+            ret.moved_to(ReturnState.CREDITED).state,
+            now,
+            credit_note=note.code,
+        )
+        jobqueue.enqueue(
+            conn,
+            tenant=tenant_id,
+            kind="advance",
+            serial_key=serial_key(tenant_id, return_ref),
+            dedupe_key=f"advance:{tenant_id}:{return_ref}",
+            payload={"return_ref": return_ref},
+            now=now,
+        )

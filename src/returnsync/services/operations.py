@@ -1,0 +1,67 @@
+"""What people do: map a SKU, replay a return, revive dead jobs. Every action is audited."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from returnsync.errors import ConfigError
+from returnsync.services import staging
+from returnsync.storage import audit, catalogue, jobqueue
+
+if TYPE_CHECKING:
+    from returnsync.services.context import Context
+
+
+def map_sku(ctx: Context, tenant_id: str, sku: str, stock_code: str, *, actor: str) -> list[str]:
+    """Map a ZigZag SKU to an existing Khaos stock code, then replay what it blocked.
+
+    Raises ConfigError when the stock code is not in the Khaos catalogue: the map may only
+    point at real master data. Returns the refs of the returns replayed.
+    """
+    ctx.tenant(tenant_id)
+    now = ctx.clock.now()
+    with ctx.db.begin() as conn:
+        items = [
+            i
+            for i in catalogue.items(conn, tenant_id)
+            if i.stock_code.strip().casefold() == stock_code.strip().casefold()
+        ]
+        if len(items) != 1:
+            raise ConfigError(
+                f"stock code {stock_code!r} is not (uniquely) in tenant {tenant_id}'s Khaos catalogue"
+            )
+        catalogue.map_sku(
+            conn, tenant=tenant_id, sku=sku, stock_id=items[0].stock_id, actor=actor, now=now
+        )
+        audit.record(
+            conn,
+            tenant=tenant_id,
+            actor=actor,
+            action="sku_mapped",
+            now=now,
+            detail={"sku": sku, "stock_code": items[0].stock_code, "stock_id": items[0].stock_id},
+        )
+        return staging.replay_held(ctx, conn, tenant_id, actor=actor)
+
+
+def replay_held(ctx: Context, tenant_id: str, *, actor: str) -> list[str]:
+    """Replay every held return whose blocking exceptions are resolved."""
+    ctx.tenant(tenant_id)
+    with ctx.db.begin() as conn:
+        return staging.replay_held(ctx, conn, tenant_id, actor=actor)
+
+
+def revive_dead_jobs(ctx: Context, *, actor: str, job_id: int | None = None) -> int:
+    """Send dead jobs back to the queue; returns how many."""
+    now = ctx.clock.now()
+    with ctx.db.begin() as conn:
+        count = jobqueue.revive(conn, now=now, job_id=job_id)
+        audit.record(
+            conn,
+            tenant="*",
+            actor=actor,
+            action="jobs_revived",
+            now=now,
+            detail={"job_id": job_id, "count": count},
+        )
+    return count

@@ -1,0 +1,76 @@
+"""Read-side helpers shared by the web views, the CLI and the demo summary."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+
+from returnsync.storage import audit, exceptions as exceptions_repo, inbox, jobqueue, khaos
+from returnsync.storage import returns as returns_repo
+
+if TYPE_CHECKING:
+    from returnsync.services.context import Context
+
+
+def health(ctx: Context) -> dict[str, Any]:
+    """`{"status": "ok", "database": "ok"}` or the database error."""
+    try:
+        with ctx.db.begin() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - health reports, never raises
+        return {"status": "degraded", "database": f"{type(exc).__name__}"}
+    return {"status": "ok", "database": "ok"}
+
+
+def summary(ctx: Context) -> dict[str, Any]:
+    """Counts across the whole installation."""
+    with ctx.db.begin() as conn:
+        return {
+            "returns_by_state": returns_repo.counts_by_state(conn),
+            "jobs_by_status": jobqueue.counts(conn),
+            "open_exceptions_by_kind": exceptions_repo.counts(conn),
+            "inbox_by_status": inbox.counts(conn),
+        }
+
+
+def returns(ctx: Context, *, tenant: str | None, state: str | None) -> list[dict[str, Any]]:
+    """Returns without their snapshots."""
+    with ctx.db.begin() as conn:
+        return returns_repo.listing(conn, tenant=tenant, state=state)
+
+
+def return_detail(ctx: Context, tenant: str, return_ref: str) -> dict[str, Any] | None:
+    """A return, its lines, its credit notes and its timeline."""
+    with ctx.db.begin() as conn:
+        row = returns_repo.row(conn, tenant, return_ref)
+        if row is None:
+            return None
+        ret = returns_repo.get(conn, tenant, return_ref)
+        return {
+            "return": {k: v for k, v in row.items() if k != "snapshot"},
+            "lines": [
+                {
+                    "line_id": line.line_id,
+                    "sku": line.sku,
+                    "quantity": line.quantity,
+                    "disposition": line.disposition.value,
+                    "unit_price": str(line.unit_price.amount),
+                }
+                for line in (ret.lines if ret else ())
+            ],
+            "credit_notes": khaos.credit_notes_for(conn, tenant, row["associated_ref"]),
+            "timeline": audit.timeline(conn, tenant, return_ref),
+        }
+
+
+def exceptions(ctx: Context, *, tenant: str | None, status: str) -> list[dict[str, Any]]:
+    """Exceptions, newest first."""
+    with ctx.db.begin() as conn:
+        return exceptions_repo.listing(conn, tenant=tenant, status=status)
+
+
+def jobs(ctx: Context, *, status: str | None) -> list[dict[str, Any]]:
+    """Jobs, newest first."""
+    with ctx.db.begin() as conn:
+        return jobqueue.listing(conn, status=status)

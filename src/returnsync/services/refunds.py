@@ -1,0 +1,177 @@
+"""Step 6 of the saga: the refund, only after the credit note, never twice.
+
+Order of checks, each against the gateway's own state (the ground truth):
+1. a refund carrying this return's `return_ref` exists: adopt it (a lost response, a crash,
+   or a second worker already paid it);
+2. manual (goodwill) refunds on the payment that no other return adopted: adopt them and
+   pay only the rest, flagging it for finance;
+3. pay the rest with an idempotency key derived from (tenant, return, credit note), so a
+   retry after an unknown outcome replays the same refund instead of paying again.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from returnsync.domain.money import Money
+from returnsync.storage import audit, exceptions, khaos, ledger, returns
+
+if TYPE_CHECKING:
+    from returnsync.ports import GatewayRefund
+    from returnsync.services.context import Context
+
+
+def refund_key(tenant: str, return_ref: str, credit_note: str) -> str:
+    """The effect key and gateway idempotency key of a return's refund (assumption G-2)."""
+    return f"refund:{tenant}:{return_ref}:{credit_note}"
+
+
+def refund(ctx: Context, tenant_id: str, return_ref: str) -> GatewayRefund | None:
+    """Make sure the credited return is refunded; None when it cannot be (exception raised)."""
+    now = ctx.clock.now()
+    with ctx.db.begin() as conn:
+        row = returns.row(conn, tenant_id, return_ref)
+        if row is None or not row["credit_note"]:
+            raise ValueError(f"return {return_ref} has no credit note: refusing to refund")
+        notes = khaos.credit_notes_for(conn, tenant_id, row["associated_ref"])
+    note = next(n for n in notes if n["code"] == row["credit_note"])
+    credit = Money(Decimal(note["gross"]), note["currency"])
+    key = refund_key(tenant_id, return_ref, note["code"])
+    gateway = ctx.gateway(tenant_id)
+    payment = gateway.find_payment(row["order_ref"])
+    if payment is None:
+        with ctx.db.begin() as conn:
+            exceptions.raise_open(
+                conn,
+                tenant=tenant_id,
+                kind="payment_not_found",
+                owner="finance",
+                return_ref=return_ref,
+                message=f"no gateway payment for order {row['order_ref']}: cannot refund",
+                detail={"order_ref": row["order_ref"], "credit_note": note["code"]},
+                now=now,
+            )
+        return None
+    existing = gateway.refunds_for(payment.payment_ref)
+    ours = [r for r in existing if r.metadata.get("return_ref") == return_ref]
+    if ours:
+        adopted = ours[0]
+        _done(ctx, tenant_id, return_ref, key, adopted, how="adopted_existing")
+        return adopted
+    goodwill = Money.zero(credit.currency)
+    adopted_manual: list[str] = []
+    with ctx.db.begin() as conn:
+        for manual in (r for r in existing if r.manual and r.status == "succeeded"):
+            claim = f"goodwill:{tenant_id}:{manual.refund_ref}"
+            fresh = ledger.start(
+                conn,
+                tenant=tenant_id,
+                key=claim,
+                kind="goodwill",
+                return_ref=return_ref,
+                detail={"amount": str(manual.amount.amount), "return_ref": return_ref},
+                now=now,
+            )
+            prior = None if fresh else ledger.get(conn, tenant_id, claim)
+            if fresh or (prior is not None and prior.detail.get("return_ref") == return_ref):
+                goodwill = goodwill + manual.amount
+                adopted_manual.append(manual.refund_ref)
+        if adopted_manual:
+            exceptions.raise_open(
+                conn,
+                tenant=tenant_id,
+                kind="goodwill_refund_adopted",
+                owner="finance",
+                return_ref=return_ref,
+                message=(
+                    f"manual refund(s) {adopted_manual} of {goodwill} already paid on the order; "
+                    f"counted against credit note {note['code']} ({credit})"
+                ),
+                detail={"refunds": adopted_manual, "credit_note": note["code"]},
+                now=now,
+            )
+        to_pay = credit - goodwill
+        if to_pay.amount <= 0:
+            audit.record(
+                conn,
+                tenant=tenant_id,
+                actor="system:saga",
+                action="refund_covered_by_goodwill",
+                return_ref=return_ref,
+                now=now,
+                detail={"credit_note": note["code"], "goodwill": str(goodwill.amount)},
+            )
+            ledger.start(
+                conn,
+                tenant=tenant_id,
+                key=key,
+                kind="refund",
+                return_ref=return_ref,
+                detail={},
+                now=now,
+            )
+            ledger.finish(
+                conn,
+                tenant=tenant_id,
+                key=key,
+                remote_ref=adopted_manual[0],
+                detail={"covered_by": adopted_manual},
+                now=now,
+            )
+            returns.set_state_refs(conn, tenant_id, return_ref, refund_ref=adopted_manual[0])
+            return None
+        ledger.start(
+            conn,
+            tenant=tenant_id,
+            key=key,
+            kind="refund",
+            return_ref=return_ref,
+            detail={"amount": str(to_pay.amount), "payment_ref": payment.payment_ref},
+            now=now,
+        )
+    if ctx.settings.shadow_mode:
+        return None
+    paid = gateway.refund(
+        payment.payment_ref,
+        amount=to_pay,
+        idempotency_key=key,
+        metadata={"return_ref": return_ref, "credit_note": note["code"], "tenant": tenant_id},
+    )
+    _done(ctx, tenant_id, return_ref, key, paid, how="paid")
+    return paid
+
+
+def _done(
+    ctx: Context, tenant_id: str, return_ref: str, key: str, paid: GatewayRefund, how: str
+) -> None:
+    now = ctx.clock.now()
+    with ctx.db.begin() as conn:
+        if ledger.get(conn, tenant_id, key) is None:
+            ledger.start(
+                conn,
+                tenant=tenant_id,
+                key=key,
+                kind="refund",
+                return_ref=return_ref,
+                detail={},
+                now=now,
+            )
+        ledger.finish(
+            conn,
+            tenant=tenant_id,
+            key=key,
+            remote_ref=paid.refund_ref,
+            detail={"amount": str(paid.amount.amount), "how": how},
+            now=now,
+        )
+        returns.set_state_refs(conn, tenant_id, return_ref, refund_ref=paid.refund_ref)
+        audit.record(
+            conn,
+            tenant=tenant_id,
+            actor="system:saga",
+            action=f"refund_{how}",
+            return_ref=return_ref,
+            now=now,
+            detail={"refund_ref": paid.refund_ref, "amount": str(paid.amount.amount)},
+        )
