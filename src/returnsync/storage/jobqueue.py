@@ -87,7 +87,7 @@ def enqueue(
         stmt = stmt.on_conflict_do_nothing(
             index_elements=["dedupe_key"], index_where=jobs.c.status == "pending"
         )
-    return bool(conn.execute(stmt).rowcount)
+    return conn.execute(stmt.returning(jobs.c.id)).first() is not None
 
 
 def claim(conn: Connection, *, worker: str, now: datetime, lease: timedelta) -> Job | None:
@@ -136,7 +136,7 @@ def _take_serial_lock(
         set_={"job_id": job_id, "lease_until": until},
         where=or_(serial_locks.c.lease_until < now, serial_locks.c.job_id == job_id),
     )
-    return bool(conn.execute(stmt).rowcount)
+    return conn.execute(stmt.returning(serial_locks.c.serial_key)).first() is not None
 
 
 def _release(conn: Connection, job: Job) -> None:

@@ -20,8 +20,10 @@ def insert_for(conn: Connection, table: Table) -> Any:
 
 def insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
     """Insert unless a unique constraint already holds the row; True when inserted."""
-    stmt = insert_for(conn, table).values(**values).on_conflict_do_nothing()
-    return bool(conn.execute(stmt).rowcount)
+    # rowcount is not reliable for INSERT on every driver; RETURNING is.
+    key = next(iter(table.primary_key.columns))
+    stmt = insert_for(conn, table).values(**values).on_conflict_do_nothing().returning(key)
+    return conn.execute(stmt).first() is not None
 
 
 def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: list[str]) -> None:

@@ -1,0 +1,286 @@
+"""The storage contract: the same behaviour on a SQLite file and on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from returnsync.domain.model import Disposition, Return, ReturnLine
+from returnsync.domain.money import Money
+from returnsync.domain.sku import StockItem
+from returnsync.domain.states import ReturnState
+from returnsync.storage import (
+    audit,
+    catalogue,
+    exceptions,
+    inbox,
+    jobqueue,
+    khaos,
+    ledger,
+    migrations,
+    returns,
+)
+
+if TYPE_CHECKING:
+    from returnsync.storage.db import Database
+
+LEASE = timedelta(seconds=30)
+
+
+def _enqueue(db: Database, clock, serial: str = "return:t:R1", dedupe: str | None = None) -> bool:
+    with db.begin() as conn:
+        return jobqueue.enqueue(
+            conn,
+            tenant="t",
+            kind="advance",
+            serial_key=serial,
+            payload={"return_ref": serial},
+            now=clock.now(),
+            dedupe_key=dedupe,
+        )
+
+
+def _claim(db: Database, clock, worker: str = "w1"):
+    with db.begin() as conn:
+        return jobqueue.claim(conn, worker=worker, now=clock.now(), lease=LEASE)
+
+
+def test_migrations_are_idempotent(db: Database) -> None:
+    """Upgrading twice is harmless and lands on head."""
+    migrations.upgrade(db)
+    assert migrations.current(db) == "0001"
+
+
+def test_inbox_dedupes_on_tenant_source_key(db: Database, clock) -> None:
+    """The same event stored twice is one row; another tenant's same id is separate."""
+    with db.begin() as conn:
+        first = inbox.store(
+            conn, tenant="t", source="zz", dedupe_key="e1", payload="{}", now=clock.now()
+        )
+        again = inbox.store(
+            conn, tenant="t", source="zz", dedupe_key="e1", payload="{}", now=clock.now()
+        )
+        other = inbox.store(
+            conn, tenant="u", source="zz", dedupe_key="e1", payload="{}", now=clock.now()
+        )
+    assert first is not None
+    assert again is None
+    assert other is not None
+    assert other != first
+
+
+def test_claim_leases_one_job_and_serialises_a_return(db: Database, clock) -> None:
+    """Two jobs of one return never run at once; another return's job does."""
+    _enqueue(db, clock, "return:t:R1")
+    _enqueue(db, clock, "return:t:R1")
+    _enqueue(db, clock, "return:t:R2")
+    a = _claim(db, clock, "w1")
+    b = _claim(db, clock, "w2")
+    c = _claim(db, clock, "w3")
+    assert a is not None
+    assert b is not None
+    assert {a.serial_key, b.serial_key} == {"return:t:R1", "return:t:R2"}
+    assert c is None
+    with db.begin() as conn:
+        assert jobqueue.succeed(conn, a, now=clock.now())
+    d = _claim(db, clock, "w3")
+    assert d is not None
+    assert d.serial_key == a.serial_key
+
+
+def test_expired_lease_is_reclaimed_and_old_owner_cannot_finish(db: Database, clock) -> None:
+    """A killed worker's job is claimed again after its lease; its late outcome is ignored."""
+    _enqueue(db, clock)
+    first = _claim(db, clock, "dead-worker")
+    assert first is not None
+    assert _claim(db, clock, "w2") is None
+    clock.advance(seconds=31)
+    second = _claim(db, clock, "w2")
+    assert second is not None
+    assert second.id == first.id
+    assert second.attempts == 2
+    with db.begin() as conn:
+        assert not jobqueue.succeed(conn, first, now=clock.now())
+        assert jobqueue.succeed(conn, second, now=clock.now())
+    with db.begin() as conn:
+        assert jobqueue.counts(conn) == {"succeeded": 1}
+
+
+def test_pending_dedupe_key_keeps_one_pending_job(db: Database, clock) -> None:
+    """At most one pending job per dedupe key; a new one may queue once it runs."""
+    assert _enqueue(db, clock, dedupe="advance:t:R1")
+    assert not _enqueue(db, clock, dedupe="advance:t:R1")
+    job = _claim(db, clock)
+    assert job is not None
+    assert _enqueue(db, clock, dedupe="advance:t:R1")
+
+
+def test_retry_backs_off_and_bury_then_revive(db: Database, clock) -> None:
+    """A retried job waits for run_after; a dead job is revived with fresh attempts."""
+    _enqueue(db, clock)
+    job = _claim(db, clock)
+    assert job is not None
+    with db.begin() as conn:
+        jobqueue.retry(
+            conn, job, now=clock.now(), run_after=clock.now() + timedelta(minutes=5), error="503"
+        )
+    assert _claim(db, clock) is None
+    clock.advance(minutes=6)
+    job = _claim(db, clock)
+    assert job is not None
+    with db.begin() as conn:
+        jobqueue.bury(conn, job, now=clock.now(), error="gave up")
+        assert jobqueue.counts(conn) == {"dead": 1}
+        assert jobqueue.revive(conn, now=clock.now()) == 1
+    again = _claim(db, clock)
+    assert again is not None
+    assert again.attempts == 1
+
+
+def test_concurrent_claimers_never_share_a_job(db: Database, clock) -> None:
+    """Eight threads claiming 200 jobs of 50 returns: each job once, no return twice at once."""
+    for n in range(200):
+        _enqueue(db, clock, f"return:t:R{n % 50}")
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def run(name: str) -> None:
+        while True:
+            job = _claim(db, clock, name)
+            if job is None:
+                with db.begin() as conn:
+                    if not jobqueue.counts(conn).get("pending"):
+                        return
+                continue
+            with lock:
+                claimed.append(job.id)
+            with db.begin() as conn:
+                jobqueue.succeed(conn, job, now=clock.now())
+
+    threads = [threading.Thread(target=run, args=(f"w{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(claimed) == sorted(set(claimed))
+    assert len(claimed) == 200
+
+
+def test_effects_ledger_records_once(db: Database, clock) -> None:
+    """An effect is started once; finishing records the remote reference."""
+    with db.begin() as conn:
+        assert ledger.start(
+            conn,
+            tenant="t",
+            key="refund:t:R1:CN1",
+            kind="refund",
+            return_ref="R1",
+            detail={},
+            now=clock.now(),
+        )
+        assert not ledger.start(
+            conn,
+            tenant="t",
+            key="refund:t:R1:CN1",
+            kind="refund",
+            return_ref="R1",
+            detail={},
+            now=clock.now(),
+        )
+        ledger.finish(
+            conn, tenant="t", key="refund:t:R1:CN1", remote_ref="re_1", detail={}, now=clock.now()
+        )
+        effect = ledger.get(conn, "t", "refund:t:R1:CN1")
+    assert effect is not None
+    assert (effect.status, effect.remote_ref) == ("done", "re_1")
+
+
+def test_return_round_trips_with_decimal_money_and_aware_times(db: Database, clock) -> None:
+    """A saved return reads back equal: Decimal money, timezone-aware UTC times."""
+    ret = Return(
+        tenant="t",
+        return_ref="R1",
+        order_ref="O1",
+        currency="GBP",
+        warehouse="GB0064",
+        zigzag_status="Processed",
+        zigzag_updated_at=clock.now(),
+        state=ReturnState.READY,
+        lines=(
+            ReturnLine(
+                line_id="I1#1",
+                item_id="I1",
+                sku="TEE",
+                quantity=2,
+                disposition=Disposition.RESALEABLE,
+                unit_price=Money.of("24.99", "GBP"),
+            ),
+        ),
+    )
+    with db.begin() as conn:
+        returns.save(
+            conn,
+            ret,
+            associated_ref="ZZ-GL-R1",
+            snapshot={"returnId": "R1"},
+            now=clock.now(),
+            seen_by="webhook",
+        )
+        loaded = returns.get(conn, "t", "R1")
+        assert returns.by_associated_ref(conn, "t", "ZZ-GL-R1") == "R1"
+    assert loaded == ret
+    assert loaded.lines[0].unit_price.amount == Decimal("24.99")
+
+
+def test_exceptions_open_once_and_resolve(db: Database, clock) -> None:
+    """The same open exception is not raised twice; resolving closes it."""
+    with db.begin() as conn:
+        kw = {
+            "tenant": "t",
+            "kind": "sku_unmatched",
+            "owner": "operations",
+            "message": "x",
+            "now": clock.now(),
+            "return_ref": "R1",
+            "subject": "SKU1",
+        }
+        assert exceptions.raise_open(conn, **kw)
+        assert not exceptions.raise_open(conn, **kw)
+        assert exceptions.resolve(
+            conn, tenant="t", kind="sku_unmatched", subject="SKU1", now=clock.now()
+        ) == ["R1"]
+        assert exceptions.counts(conn) == {}
+
+
+def test_staged_returns_page_by_sequence_and_never_twice(db: Database, clock) -> None:
+    """A return is staged once per AssociatedRef and paged in staging order."""
+    with db.begin() as conn:
+        for n in range(5):
+            assert khaos.stage(
+                conn,
+                tenant="t",
+                associated_ref=f"A{n}",
+                return_ref=f"R{n}",
+                document={"AssociatedRef": f"A{n}"},
+                now=clock.now(),
+            )
+        assert not khaos.stage(
+            conn, tenant="t", associated_ref="A0", return_ref="R0", document={}, now=clock.now()
+        )
+        first = khaos.page_after(conn, "t", 0, 3)
+        rest = khaos.page_after(conn, "t", first[-1][0], 3)
+    assert [d["AssociatedRef"] for _, d in first] == ["A0", "A1", "A2"]
+    assert [d["AssociatedRef"] for _, d in rest] == ["A3", "A4"]
+
+
+def test_catalogue_keys_on_stock_id_through_a_rename(db: Database, clock) -> None:
+    """A renamed StockCode updates the same StockID; the audit log keeps the timeline."""
+    with db.begin() as conn:
+        catalogue.save_items(conn, "t", [StockItem(stock_id="1", stock_code="OLD")], clock.now())
+        catalogue.save_items(conn, "t", [StockItem(stock_id="1", stock_code="NEW")], clock.now())
+        items = catalogue.items(conn, "t")
+        audit.record(conn, tenant="t", actor="ops", action="x", return_ref="R1", now=clock.now())
+        assert len(audit.timeline(conn, "t", "R1")) == 1
+    assert [(i.stock_id, i.stock_code) for i in items] == [("1", "NEW")]
