@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from returnsync.domain.errors import IllegalTransitionError
-from returnsync.domain.model import Disposition, StockAction, associated_ref
+from returnsync.domain.model import STOCK_ACTION, Disposition, StockAction, associated_ref
 from returnsync.domain.sku import SkuMatch, SkuUnmatched, StockItem, resolve_sku
 from returnsync.domain.states import ALLOWED, ReturnState, transition
 
@@ -20,7 +22,7 @@ def test_the_happy_path_is_allowed() -> None:
         ReturnState.REFUNDED,
         ReturnState.CLOSED,
     ]
-    for current, target in zip(path, path[1:], strict=False):
+    for current, target in itertools.pairwise(path):
         assert transition(current, target) is target
 
 
@@ -46,9 +48,7 @@ def test_every_state_has_a_rule() -> None:
 
 def test_dispositions_map_to_stock_actions() -> None:
     """Write-offs do not restock; missing units earn nothing."""
-    assert Disposition.WRITE_OFF and StockAction.WRITE_OFF
-    from returnsync.domain.model import STOCK_ACTION
-
+    assert STOCK_ACTION[Disposition.WRITE_OFF] is StockAction.WRITE_OFF
     assert STOCK_ACTION[Disposition.RESALEABLE] is StockAction.RESTOCK
     assert STOCK_ACTION[Disposition.QUARANTINE] is StockAction.HOLD
     assert STOCK_ACTION[Disposition.MISSING] is StockAction.NONE
