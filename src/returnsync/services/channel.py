@@ -82,12 +82,21 @@ def process_push(ctx: Context, tenant_id: str, inbox_id: int, kind: str) -> None
                 _apply_stock_items(ctx, conn, tenant_id, doc)
             elif kind == "stock-status":
                 for level in kcc.stock_levels(doc):
-                    catalogue.save_level(conn, tenant=tenant_id, now=now, **level)
+                    if level.available is not None:
+                        catalogue.save_level(
+                            conn,
+                            tenant=tenant_id,
+                            stock_id=level.stock_id,
+                            site_id=level.site_id,
+                            stock_code=level.stock_code,
+                            available=level.available,
+                            now=now,
+                        )
             elif kind == "order-status":
                 for note in kcc.credit_notes(doc):
                     _observe_credit_note(ctx, conn, tenant_id, note)
             inbox.mark(conn, inbox_id, status="processed", now=now)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:  # InvalidPayloadError is a ValueError
             inbox.mark(conn, inbox_id, status="quarantined", now=now, error=str(exc))
             exceptions.raise_open(
                 conn,

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from returnsync.adapters.errors import InvalidPayloadError
 from returnsync.adapters.zigzag import mapping as zz_mapping
 from returnsync.adapters.zigzag import webhooks as zz_webhooks
 from returnsync.services.context import serial_key
@@ -48,9 +49,9 @@ def accept_zigzag_webhook(
     text = body[:MAX_BODY_BYTES].decode("utf-8", errors="replace")
     try:
         if len(body) > MAX_BODY_BYTES:
-            raise zz_mapping.InvalidPayloadError(f"body of {len(body)} bytes is too large")
+            raise InvalidPayloadError("ZigZag webhook", [f"body of {len(body)} bytes is too large"])
         envelope = zz_mapping.parse_envelope(body)
-    except zz_mapping.InvalidPayloadError as exc:
+    except InvalidPayloadError as exc:
         return _quarantine(ctx, tenant_id, "zigzag_webhook", text, str(exc))
     with ctx.db.begin() as conn:
         if envelope.retailerCode != tenant.zigzag.retailer_code:

@@ -112,11 +112,16 @@ def stage(ctx: Context, conn: Connection, ret: Return) -> ReturnState:
         lines=staged_lines,
         notes=f"ZigZag return {ret.return_ref}",
         process_return=tenant.khaos.process_return,
-        customer=customer,
-        site_id=tenant.khaos.sites.get(ret.warehouse, tenant.khaos.default_site_id),
-        address_line1=tenant.khaos.returns_address_line1,
-        address_town=tenant.khaos.returns_address_town,
-        address_postcode=tenant.khaos.returns_address_postcode,
+        contact=kcc.Contact(
+            forename=str(customer.get("firstName", "")),
+            surname=str(customer.get("lastName", "")),
+            email=str(customer.get("email", "")),
+        ),
+        address=kcc.Address(
+            line1=tenant.khaos.returns_address_line1,
+            town=tenant.khaos.returns_address_town,
+            postcode=tenant.khaos.returns_address_postcode,
+        ),
     )
     target = ret.moved_to(ReturnState.STAGED).state
     if ctx.settings.shadow_mode:

@@ -137,7 +137,7 @@ class World:
         )
         with self.ctx.db.begin() as conn:
             open_exceptions = exceptions.counts(conn)
-            states = dict(
+            states: dict[str, int] = dict(
                 conn.execute(select(returns.c.state, func.count()).group_by(returns.c.state)).all()
             )
         return {
@@ -385,7 +385,7 @@ def _wait_catalogue(world: World, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with world.ctx.db.begin() as conn:
-            have = dict(
+            have: dict[str, int] = dict(
                 conn.execute(
                     select(stock_items.c.tenant, func.count()).group_by(stock_items.c.tenant)
                 ).all()

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 from fastapi import FastAPI
 
-from returnsync.simulators.gateway import admin, api
+from returnsync.simulators.gateway import admin, api, envelope
 from returnsync.simulators.gateway.state import DEFAULT_API_KEY, GatewaySettings, GatewayState
 from returnsync.simulators.runtime import FaultInjector, FaultSpec, ServerThread, SimClock
 
@@ -50,7 +50,7 @@ class GatewaySimulator:
         vendor.include_router(admin.router(self))
         vendor.include_router(api.router(self._state))
         self._injector = FaultInjector(vendor, spec=self._faults, seed=seed)
-        self.app: ASGIApp = api.StripeEnvelope(self._injector, new_request_id)
+        self.app: ASGIApp = envelope.StripeEnvelope(self._injector, new_request_id)
         self._server: ServerThread | None = None
 
     @property
