@@ -11,8 +11,10 @@ by processing a customer return is recorded here too, with the return code in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 SUGGESTED_REASON_CODES = (
     "DAMAGED",

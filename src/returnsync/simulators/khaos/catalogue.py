@@ -198,24 +198,27 @@ class Catalogue:
         wanted = self.key(sku)
         if not wanted:
             return None
-        kind = mapping.Mapping
-        for item in self.items.values():
-            if kind in {"StockCode", "Automatic"} and self.key(item.StockCode) == wanted:
-                return item
-        for item in self.items.values():
-            if (
-                kind in {"OtherRef", "Automatic"}
-                and item.OtherRef
-                and self.key(item.OtherRef) == wanted
-            ):
-                return item
-        for item in self.items.values():
-            if kind == "WebCode" and item.WebCode and self.key(item.WebCode) == wanted:
-                return item
-            if kind in {"Barcode", "Automatic"}:
-                for barcode in item.Barcodes:
-                    type_ok = kind == "Automatic" or not mapping.MappingItem
-                    type_ok = type_ok or barcode.TypeID == mapping.MappingItem
-                    if type_ok and self.key(barcode.Barcode) == wanted:
-                        return item
+        automatic = mapping.Mapping == "Automatic"
+        kinds = ("StockCode", "OtherRef", "Barcode") if automatic else (mapping.Mapping,)
+        barcode_type = "" if automatic else mapping.MappingItem
+        for kind in kinds:
+            for item in self.items.values():
+                if wanted in self._keys(item, kind, barcode_type):
+                    return item
         return None
+
+    def _keys(self, item: StockItem, kind: str, barcode_type: str) -> list[str]:
+        """The keys under which one MappingType finds `item`."""
+        if kind == "StockCode":
+            values = [item.StockCode]
+        elif kind == "OtherRef":
+            values = [item.OtherRef]
+        elif kind == "WebCode":
+            values = [item.WebCode]
+        elif kind == "Barcode":
+            values = [
+                b.Barcode for b in item.Barcodes if not barcode_type or b.TypeID == barcode_type
+            ]
+        else:
+            values = []
+        return [self.key(value) for value in values if value.strip()]

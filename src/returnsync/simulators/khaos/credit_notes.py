@@ -40,7 +40,7 @@ class CreditNoteLine:
     ExtendedDescription: list[str] = field(default_factory=list)
 
     @property
-    def Gross(self) -> Decimal:
+    def gross(self) -> Decimal:
         """Net plus VAT."""
         return self.Net + self.Tax
 
@@ -52,7 +52,7 @@ class CreditNoteLine:
             "Quantity": self.Quantity,
             "Net": self.Net,
             "Tax": self.Tax,
-            "Gross": self.Gross,
+            "Gross": self.gross,
             "ExtendedDescription": list(self.ExtendedDescription),
         }
         if self.OrderItemID:

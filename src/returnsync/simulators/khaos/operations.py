@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from returnsync.simulators.khaos.adjustments import Adjustment
-from returnsync.simulators.khaos.catalogue import CatalogueError, StockItem
+from returnsync.simulators.khaos.catalogue import Catalogue, CatalogueError, StockItem
 from returnsync.simulators.khaos.credit_notes import CreditNote, CreditNoteLine
 from returnsync.simulators.khaos.errors import OperationError
 from returnsync.simulators.khaos.returns import DELETED, NEW
@@ -74,14 +74,19 @@ class CreditLineSpec:
 
 def load_catalogue(company: Company, items: list[StockItem], levels: list[LevelSpec]) -> None:
     """Add or replace stock items and set levels; push StockItems and StockStatuses."""
+    trial = Catalogue(case_sensitive_codes=company.catalogue.case_sensitive)
+    trial.items = dict(company.catalogue.items)
     for item in items:
         try:
-            company.catalogue.put(item)
+            trial.put(item)
         except CatalogueError as exc:
             raise OperationError(str(exc), status=409) from None
     for spec in levels:
-        _known_stock(company, spec.StockID)
+        if spec.StockID not in trial.items:
+            raise OperationError(f"unknown StockID {spec.StockID!r}", status=404)
         _known_site(company, spec.SiteID)
+    company.catalogue.items = trial.items
+    for spec in levels:
         level = company.catalogue.level(spec.StockID, spec.SiteID)
         level.Available = spec.Available
         level.OnOrder = spec.OnOrder

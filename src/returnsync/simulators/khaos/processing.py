@@ -27,8 +27,12 @@ if TYPE_CHECKING:
 PROCESS_USER = "Sirion"
 
 
-def process_return(company: Company, customer_return: CustomerReturn) -> CreditNote:
-    """Process a `New` return: move stock, raise and issue its credit note, queue pushes."""
+def process_return(company: Company, customer_return: CustomerReturn) -> CreditNote | None:
+    """Process a `New` return: move stock, raise and issue its credit note, queue pushes.
+
+    A return with nothing returned (exchange items only) is processed without a
+    credit note, and None is returned.
+    """
     if customer_return.State == DELETED:
         raise OperationError("Return does not exist or has been deleted.", status=404)
     if customer_return.State != NEW:
@@ -61,6 +65,9 @@ def process_return(company: Company, customer_return: CustomerReturn) -> CreditN
         )
         moved.append((item.StockID, item.SiteID))
     customer_return.move_to(PROCESSED, at)
+    company.push_stock_statuses(moved)
+    if not customer_return.items:
+        return None
     lines, totals = credit_return(
         customer_return,
         orders=company.sales_orders,
@@ -84,6 +91,5 @@ def process_return(company: Company, customer_return: CustomerReturn) -> CreditN
     company.credit_notes.append(credit_note)
     customer_return.credit_note = credit_note.code
     customer_return.move_to(ISSUED, at)
-    company.push_stock_statuses(moved)
     company.push_credit_note(credit_note)
     return credit_note

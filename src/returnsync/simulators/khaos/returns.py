@@ -13,8 +13,10 @@ A return goes `New` -> `Processed` -> `Issued` (its credit note issued), or
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 RETURN_TO_STOCK = "ReturnToStock"
 STOCK_MISSING = "StockMissing"

@@ -52,7 +52,7 @@ class DocumentError(ValueError):
     """The document as a whole cannot be imported."""
 
 
-class ImportRejected(ValueError):
+class ImportRejectedError(ValueError):
     """One return cannot be imported."""
 
 
@@ -131,22 +131,26 @@ def import_page(company: Company, entries: list[Any]) -> ImportOutcome:
             outcome.skipped.append(ref)
             continue
         try:
-            if not isinstance(entry, dict):
-                raise ImportRejected(f"Returns[{index}] is not a CustomerReturn object")
-            null_at = find_null(entry)
-            if null_at is not None:
-                raise ImportRejected(
-                    f"null value at {null_at}: a null value will cause errors "
-                    "(send a blank string or omit the field)"
-                )
-            plan = _ReturnPlanner(company, entry).plan()
-        except ImportRejected as exc:
+            plan = _plan_entry(company, index, entry)
+        except ImportRejectedError as exc:
             company.notify("import", str(exc), ref)
             outcome.rejected.append({"AssociatedRef": ref, "message": str(exc)})
             continue
         _apply(company, plan)
         outcome.imported.append(plan.AssociatedRef)
     return outcome
+
+
+def _plan_entry(company: Company, index: int, entry: Any) -> _Plan:
+    if not isinstance(entry, dict):
+        raise ImportRejectedError(f"Returns[{index}] is not a CustomerReturn object")
+    null_at = find_null(entry)
+    if null_at is not None:
+        raise ImportRejectedError(
+            f"null value at {null_at}: a null value will cause errors "
+            "(send a blank string or omit the field)"
+        )
+    return _ReturnPlanner(company, entry).plan()
 
 
 @dataclass
@@ -187,23 +191,23 @@ class _ReturnPlanner:
         try:
             datetime.fromisoformat(created)
         except ValueError:
-            raise ImportRejected(f"CreatedDate {created!r} is not a DateTime") from None
+            raise ImportRejectedError(f"CreatedDate {created!r} is not a DateTime") from None
         urn = _text(entry, "URN", "CustomerReturn", required=True).strip()
         if urn not in self.company.customers:
-            raise ImportRejected(f"URN {urn!r} is not an existing customer account")
+            raise ImportRejectedError(f"URN {urn!r} is not an existing customer account")
         _check_address(entry.get("InvoiceAddress"), "InvoiceAddress", required=True)
         _check_contact(entry.get("InvoiceContact"), "InvoiceContact", required=True)
         _check_address(entry.get("DeliveryAddress"), "DeliveryAddress", required=False)
         _check_contact(entry.get("DeliveryContact"), "DeliveryContact", required=False)
         process = entry.get("ProcessReturn", False)
         if not isinstance(process, bool):
-            raise ImportRejected("ProcessReturn must be a Boolean")
+            raise ImportRejectedError("ProcessReturn must be a Boolean")
         notes = _text(entry, "Notes", "CustomerReturn", required=False)
         site_id = self._site(entry.get("Site"), "Site", self.company.default_site_id)
         returned = _array(entry, "ReturnedItems")
         exchanged = _array(entry, "ExchangeItems")
         if not returned and not exchanged:
-            raise ImportRejected("the return has no ReturnedItems")
+            raise ImportRejectedError("the return has no ReturnedItems")
         items = [
             self._returned_item(raw, f"ReturnedItems[{i}]", site_id)
             for i, raw in enumerate(returned)
@@ -217,10 +221,10 @@ class _ReturnPlanner:
         if value is None:
             return default
         if not isinstance(value, dict):
-            raise ImportRejected(f"{where} must be a DataItem")
+            raise ImportRejectedError(f"{where} must be a DataItem")
         site = self.company.site_for(value)
         if site is None:
-            raise ImportRejected(f"{where} {value} is not a site")
+            raise ImportRejectedError(f"{where} {value} is not a site")
         return site.SiteID
 
     def _stock(self, raw: dict[str, Any], where: str) -> tuple[str, StockItem]:
@@ -229,12 +233,12 @@ class _ReturnPlanner:
         stock = self.company.catalogue.resolve(sku, mappings)
         if stock is None:
             tried = ", ".join(m.Mapping for m in mappings)
-            raise ImportRejected(f"{where}: SKU {sku!r} not found (Mapping: {tried})")
+            raise ImportRejectedError(f"{where}: SKU {sku!r} not found (Mapping: {tried})")
         return sku, stock
 
     def _returned_item(self, raw: Any, where: str, site_id: int) -> _PlannedItem:
         if not isinstance(raw, dict):
-            raise ImportRejected(f"{where} must be a CustomerReturnItem object")
+            raise ImportRejectedError(f"{where} must be a CustomerReturnItem object")
         sku, stock = self._stock(raw, where)
         quantity = _quantity(raw, where)
         reason = self._reason(raw.get("ReturnReason"), where)
@@ -242,13 +246,13 @@ class _ReturnPlanner:
         order, source_item = self._source_order(raw, where)
         line = self._order_line(order, source_item, stock, quantity, where)
         if not isinstance(raw.get("UnitPrice", {}), dict):
-            raise ImportRejected(f"{where}.UnitPrice must be a Price object")
+            raise ImportRejectedError(f"{where}.UnitPrice must be a Price object")
         extended = _descriptions(raw.get("ExtendedDescription"), where)
         return _PlannedItem(stock, sku, quantity, reason, item_site, order, line, extended)
 
     def _exchange_item(self, raw: Any, where: str) -> ExchangeItem:
         if not isinstance(raw, dict):
-            raise ImportRejected(f"{where} must be a CustomerExchangeItem object")
+            raise ImportRejectedError(f"{where} must be a CustomerExchangeItem object")
         sku, stock = self._stock(raw, where)
         quantity = _quantity(raw, where)
         extended = _descriptions(raw.get("ExtendedDescription"), where)
@@ -256,7 +260,7 @@ class _ReturnPlanner:
 
     def _reason(self, value: Any, where: str) -> ReturnReason:
         if not isinstance(value, dict):
-            raise ImportRejected(f"{where}.ReturnReason is required (a DataItem)")
+            raise ImportRejectedError(f"{where}.ReturnReason is required (a DataItem)")
         reasons = self.company.return_reasons
         wanted_id = str(value.get("ID", "") or value.get("Code", "")).strip()
         if wanted_id and wanted_id in reasons:
@@ -265,38 +269,21 @@ class _ReturnPlanner:
         for reason in reasons.values():
             if name and reason.Description.casefold() == name:
                 return reason
-        raise ImportRejected(f"{where}: unknown ReturnReason {value}")
+        raise ImportRejectedError(f"{where}: unknown ReturnReason {value}")
 
     def _source_order(self, raw: dict[str, Any], where: str) -> tuple[SalesOrder, str]:
-        source: Any = None
-        for key in SOURCE_KEYS:
-            if raw.get(key):
-                source = raw[key]
-                break
-        if source is None:
-            raise ImportRejected(f"{where}: no SourceReturnReference to the original sales order")
-        if not isinstance(source, dict):
-            raise ImportRejected(f"{where}: SourceReturnReference must be an object")
-        if "SourceOrder" in source:
-            source = source["SourceOrder"]
-            if not isinstance(source, dict):
-                raise ImportRejected(f"{where}: SourceOrder must be an object")
-        given = {
-            key: str(source[key]).strip()
-            for key in (*ORDER_FIELDS, "SOrderItemID")
-            if key in source and str(source[key]).strip()
-        }
-        if not given:
-            raise ImportRejected(f"{where}: SourceOrder names no order")
+        given = _source_fields(raw, where)
         found: dict[str, SalesOrder] = {}
         for key, value in given.items():
             order = self._order(key, value)
             if order is None:
-                raise ImportRejected(f"{where}: source order not found ({key} {value!r})")
+                raise ImportRejectedError(f"{where}: source order not found ({key} {value!r})")
             found[key] = order
         if len({order.SOrderID for order in found.values()}) > 1:
             named = ", ".join(f"{k} {v!r}" for k, v in given.items())
-            raise ImportRejected(f"{where}: SourceOrder fields name different orders ({named})")
+            raise ImportRejectedError(
+                f"{where}: SourceOrder fields name different orders ({named})"
+            )
         return next(iter(found.values())), given.get("SOrderItemID", "")
 
     def _order(self, key: str, value: str) -> SalesOrder | None:
@@ -320,13 +307,15 @@ class _ReturnPlanner:
         if order_item_id:
             candidates = [line for line in order.Items if line.OrderItemID == order_item_id]
             if candidates and candidates[0].StockID != stock.StockID:
-                raise ImportRejected(
+                raise ImportRejectedError(
                     f"{where}: {order.SOrderCode} item {order_item_id} is not {stock.StockCode}"
                 )
         else:
             candidates = [line for line in order.Items if line.StockID == stock.StockID]
         if not candidates:
-            raise ImportRejected(f"{where}: {order.SOrderCode} has no line for {stock.StockCode}")
+            raise ImportRejectedError(
+                f"{where}: {order.SOrderCode} has no line for {stock.StockCode}"
+            )
         left = Decimal(0)
         for line in candidates:
             left = line.returnable - self.pending.get(line.OrderItemID, Decimal(0))
@@ -335,7 +324,7 @@ class _ReturnPlanner:
                     self.pending.get(line.OrderItemID, Decimal(0)) + quantity
                 )
                 return line
-        raise ImportRejected(
+        raise ImportRejectedError(
             f"{where}: quantity {quantity} of {stock.StockCode} is above the {left} sold and "
             f"not yet returned on {order.SOrderCode}"
         )
@@ -380,12 +369,33 @@ def _apply(company: Company, plan: _Plan) -> CustomerReturn:
     return customer_return
 
 
+def _source_fields(raw: dict[str, Any], where: str) -> dict[str, str]:
+    """The non-blank SourceOrder fields of a returned item, wrapper or not, either key."""
+    source = next((raw[key] for key in SOURCE_KEYS if raw.get(key)), None)
+    if source is None:
+        raise ImportRejectedError(f"{where}: no SourceReturnReference to the original sales order")
+    if not isinstance(source, dict):
+        raise ImportRejectedError(f"{where}: SourceReturnReference must be an object")
+    if "SourceOrder" in source:
+        source = source["SourceOrder"]
+        if not isinstance(source, dict):
+            raise ImportRejectedError(f"{where}: SourceOrder must be an object")
+    given = {
+        key: str(source[key]).strip()
+        for key in (*ORDER_FIELDS, "SOrderItemID")
+        if key in source and str(source[key]).strip()
+    }
+    if not given:
+        raise ImportRejectedError(f"{where}: SourceOrder names no order")
+    return given
+
+
 def _text(entry: dict[str, Any], key: str, where: str, *, required: bool) -> str:
     value = entry.get(key, "")
     if not isinstance(value, str):
-        raise ImportRejected(f"{where}.{key} must be a string")
+        raise ImportRejectedError(f"{where}.{key} must be a string")
     if required and not value.strip():
-        raise ImportRejected(f"{where}.{key} is required")
+        raise ImportRejectedError(f"{where}.{key} is required")
     return value
 
 
@@ -394,17 +404,17 @@ def _array(entry: dict[str, Any], key: str) -> list[Any]:
     if isinstance(value, dict):
         return [value]
     if not isinstance(value, list):
-        raise ImportRejected(f"{key} must be an array")
+        raise ImportRejectedError(f"{key} must be an array")
     return value
 
 
 def _quantity(raw: dict[str, Any], where: str) -> Decimal:
     value = raw.get("Quantity")
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise ImportRejected(f"{where}.Quantity must be a number")
+        raise ImportRejectedError(f"{where}.Quantity must be a number")
     quantity = Decimal(value)
     if quantity <= 0:
-        raise ImportRejected(f"{where}.Quantity must be positive, got {quantity}")
+        raise ImportRejectedError(f"{where}.Quantity must be positive, got {quantity}")
     return quantity
 
 
@@ -414,14 +424,16 @@ def _mappings(value: Any, where: str) -> list[ItemMapping]:
     entries = value if isinstance(value, list) else [value]
     mappings = []
     for entry in entries:
+        kind: Any
+        item: Any = ""
         if isinstance(entry, str):
-            kind, item = entry, ""
+            kind = entry
         elif isinstance(entry, dict):
             kind, item = entry.get("Mapping"), entry.get("MappingItem", "")
         else:
-            raise ImportRejected(f"{where}.Mapping must be an array of ItemMapping")
+            raise ImportRejectedError(f"{where}.Mapping must be an array of ItemMapping")
         if kind not in MAPPING_TYPES:
-            raise ImportRejected(f"{where}.Mapping: unknown MappingType {kind!r}")
+            raise ImportRejectedError(f"{where}.Mapping: unknown MappingType {kind!r}")
         mappings.append(ItemMapping(str(kind), str(item).strip()))
     return mappings or list(DEFAULT_MAPPING)
 
@@ -432,7 +444,7 @@ def _descriptions(value: Any, where: str) -> list[str]:
     if isinstance(value, str):
         return [value]
     if not isinstance(value, list) or not all(isinstance(line, str) for line in value):
-        raise ImportRejected(f"{where}.ExtendedDescription must be an array of strings")
+        raise ImportRejectedError(f"{where}.ExtendedDescription must be an array of strings")
     return list(value)
 
 
@@ -440,25 +452,25 @@ def _check_address(value: Any, where: str, *, required: bool) -> None:
     if value is None and not required:
         return
     if not isinstance(value, dict):
-        raise ImportRejected(f"{where} is required (an Address)")
+        raise ImportRejectedError(f"{where} is required (an Address)")
     for key in ("Line1", "Town"):
         if not isinstance(value.get(key), str) or not value[key].strip():
-            raise ImportRejected(f"{where}.{key} is required")
+            raise ImportRejectedError(f"{where}.{key} is required")
     country = value.get("Country")
     if not isinstance(country, dict) or not any(
         str(country.get(k, "")).strip() for k in ("ID", "Code", "Name")
     ):
-        raise ImportRejected(f"{where}.Country is required (a DataItem)")
+        raise ImportRejectedError(f"{where}.Country is required (a DataItem)")
 
 
 def _check_contact(value: Any, where: str, *, required: bool) -> None:
     if value is None and not required:
         return
     if not isinstance(value, dict):
-        raise ImportRejected(f"{where} is required (a Contact)")
+        raise ImportRejectedError(f"{where} is required (a Contact)")
     names = (value.get("Forename"), value.get("Surname"))
     if not any(isinstance(name, str) and name.strip() for name in names):
-        raise ImportRejected(f"{where}: either Forename or Surname must be filled in")
+        raise ImportRejectedError(f"{where}: either Forename or Surname must be filled in")
 
 
 _CODE = re.compile(r"^([A-Za-z]*)0*(\d+)$")
