@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from returnsync.simulators.zigzag.auth import Claims, unauthorized
-from returnsync.simulators.zigzag.context import SimContext
+from returnsync.simulators.zigzag.commands import RefundOutcome, StockRow
+from returnsync.simulators.zigzag.context import SimContext, context
 from returnsync.simulators.zigzag.errors import FieldError, ZigZagError, bad_request
 from returnsync.simulators.zigzag.schemas import (
     MAX_NON_RETURNABLE_PER_CALL,
@@ -34,20 +35,12 @@ from returnsync.simulators.zigzag.schemas import (
     parse_body,
     validate,
 )
-from returnsync.simulators.zigzag.state import RefundOutcome, StockRow, require_same_retailer
 
 API_PREFIX = "/Return/api/v1"
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
 
 router = APIRouter()
-
-
-def context(request: Request) -> SimContext:
-    """The simulator serving this request."""
-    return cast("SimContext", request.app.state.zigzag)
-
-
 Ctx = Annotated[SimContext, Depends(context)]
 
 
@@ -57,7 +50,7 @@ def caller(request: Request, ctx: Ctx) -> Claims:
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized("missing bearer token")
     claims = ctx.tokens.verify(token.strip())
-    if ctx.state.retailer_of(claims.username) != claims.retailer_code:
+    if ctx.catalog.retailer_of(claims.username) != claims.retailer_code:
         raise unauthorized("unknown user")
     return claims
 
@@ -69,7 +62,7 @@ Caller = Annotated[Claims, Depends(caller)]
 async def issue_token(request: Request, ctx: Ctx) -> dict[str, Any]:
     """Z-2: a JWT for valid API credentials; 401 otherwise."""
     body = await parse_body(request, TokenRequest)
-    retailer_code = ctx.state.authenticate(body.username, body.password)
+    retailer_code = ctx.catalog.authenticate(body.username, body.password)
     if retailer_code is None:
         raise unauthorized("invalid username or password")
     token = ctx.tokens.issue(username=body.username, retailer_code=retailer_code)
@@ -78,6 +71,7 @@ async def issue_token(request: Request, ctx: Ctx) -> dict[str, Any]:
 
 @router.get(f"{API_PREFIX}/Returns")
 def list_returns(
+    *,
     ctx: Ctx,
     claims: Caller,
     retailerCode: Annotated[str, Query(min_length=1)],
@@ -143,7 +137,7 @@ async def update_exchange_stocks(request: Request, ctx: Ctx, claims: Caller) -> 
                 available_quantity=item.availableQuantity,
             )
         )
-    unknown = ctx.state.update_exchange_stocks(body.retailerCode, rows)
+    unknown = ctx.catalog.update_exchange_stocks(body.retailerCode, rows)
     return _partial_success(len(body.exchangeStocks), rejected + len(unknown), errors + unknown)
 
 
@@ -167,8 +161,14 @@ async def set_non_returnable(request: Request, ctx: Ctx, claims: Caller) -> dict
             errors.extend(exc.errors)
             continue
         accepted.append(item.model_dump())
-    ctx.state.set_non_returnable(body.retailerCode, accepted)
+    ctx.catalog.set_non_returnable(body.retailerCode, accepted)
     return _partial_success(total, total - len(accepted), errors)
+
+
+def require_same_retailer(caller_code: str, requested_code: str) -> None:
+    """403 when an API user asks about a retailer other than its own."""
+    if caller_code != requested_code:
+        raise ZigZagError(403, f"user is not authorised for retailer {requested_code!r}")
 
 
 def _partial_success(total: int, rejected: int, errors: list[FieldError]) -> dict[str, Any]:

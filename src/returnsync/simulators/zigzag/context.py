@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+
+from fastapi import Request  # noqa: TC002 - FastAPI reads `context`'s annotation at runtime
 
 from returnsync.simulators.runtime import FaultLog, FaultSpec
 from returnsync.simulators.zigzag.auth import TokenService
@@ -13,6 +15,7 @@ from returnsync.simulators.zigzag.webhooks import WebhookFaults
 
 if TYPE_CHECKING:
     from returnsync.simulators.runtime import SimClock
+    from returnsync.simulators.zigzag.catalog import Catalog
     from returnsync.simulators.zigzag.state import ZigZagState
     from returnsync.simulators.zigzag.webhooks import WebhookEngine
 
@@ -41,6 +44,11 @@ class SimContext:
         self.scenario_rng = random.Random(f"{self.seed}:scenario")
         self._initial_faults = self.faults.as_dict()
         self._initial_webhook_faults = self.webhook_faults.as_dict()
+
+    @property
+    def catalog(self) -> Catalog:
+        """The retailers, users and orders (replaced on reset, so read it each time)."""
+        return self.state.catalog
 
     def faults_json(self) -> dict[str, Any]:
         """Request faults and webhook chaos, flat, as `POST /_sim/faults` takes them."""
@@ -85,3 +93,8 @@ class SimContext:
             "faults": self.faults_json(),
             "faultLog": dict(self.fault_log.counts),
         }
+
+
+def context(request: Request) -> SimContext:
+    """The simulator serving this request (a FastAPI dependency)."""
+    return cast("SimContext", request.app.state.zigzag)

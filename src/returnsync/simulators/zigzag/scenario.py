@@ -17,15 +17,15 @@ return per DC over time (multi-warehouse splits).
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from returnsync.simulators.zigzag.commands import NewInspection, NewReturnItem
 from returnsync.simulators.zigzag.errors import FieldError, bad_request, conflict
 from returnsync.simulators.zigzag.model import RETURN_REASONS, Condition, Disposition
-from returnsync.simulators.zigzag.state import NewInspection, NewReturnItem
 
 if TYPE_CHECKING:
+    import random
     from collections.abc import Mapping, Sequence
 
     from returnsync.simulators.zigzag.model import Order
@@ -242,10 +242,10 @@ def run(
     Nothing is created when planning fails (404 unknown retailer, 409 not
     enough returnable units).
     """
-    state.retailer(retailer_code)
+    state.catalog.retailer(retailer_code)
     orders = [
         (order, state.returnable(retailer_code, order.order_number))
-        for order in state.orders(retailer_code)
+        for order in state.catalog.orders(retailer_code)
     ]
     return_ids: list[str] = []
     for planned in plan(orders, count=count, rng=rng, mix=mix):

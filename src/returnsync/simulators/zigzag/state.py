@@ -1,41 +1,30 @@
 """Everything the ZigZag simulator holds, behind one lock, and the lifecycle that emits events.
 
-`ZigZagState` is the ground truth tests believe. Every lifecycle change (create,
-approve, label, receive, inspection complete, refund, close, cancel) happens
-under the lock and emits exactly one event envelope (Z-9) carrying a full
-snapshot of the return at that moment, handed to the `publish` callback in
-the order the changes happened. Event ids come from an RNG seeded by the
+`ZigZagState` is the ground truth tests believe. It owns the `Catalog`
+(retailers, users, orders) and shares its lock with it. Every lifecycle
+change (create, approve, label, receive, inspection complete, refund, close,
+cancel) happens under the lock and emits exactly one event envelope (Z-9)
+carrying a full snapshot of the return at that moment, handed to the
+`publish` callback in the order the changes happened. Event ids come from an RNG seeded by the
 simulator's seed, so a replayed run produces the same ids.
 """
 
 from __future__ import annotations
 
-import hmac
 import random
 import threading
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from returnsync.simulators.zigzag.errors import (
-    FieldError,
-    ZigZagError,
-    bad_request,
-    conflict,
-    not_found,
-)
+from returnsync.simulators.zigzag.catalog import Catalog
+from returnsync.simulators.zigzag.errors import FieldError, bad_request, conflict, not_found
 from returnsync.simulators.zigzag.model import (
     EVENT_FOR_STATUS,
     RETURN_REASONS,
     VOID_STATUSES,
-    Condition,
-    Disposition,
     Inspection,
-    Order,
-    OrderLine,
     RefundRecord,
-    Retailer,
     Return,
     ReturnItem,
     ReturnStatus,
@@ -47,58 +36,22 @@ from returnsync.simulators.zigzag.model import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from datetime import datetime
-    from decimal import Decimal
 
     from returnsync.simulators.runtime import SimClock
+    from returnsync.simulators.zigzag.commands import (
+        NewInspection,
+        NewReturnItem,
+        RefundOutcome,
+    )
+    from returnsync.simulators.zigzag.model import Order, OrderLine
 
     EventSink = Callable[[dict[str, Any]], None]
 
 
-@dataclass(frozen=True, kw_only=True)
-class NewReturnItem:
-    """One line of a return being created (admin API or scenario)."""
-
-    sku: str
-    quantity: int
-    return_reason_id: int | None = None
-    return_reason: str | None = None
-    return_option: str = "Refund"
-
-
-@dataclass(frozen=True, kw_only=True)
-class NewInspection:
-    """One unit group being inspected."""
-
-    quantity: int
-    condition: Condition
-    disposition: Disposition
-    notes: str = ""
-
-
-@dataclass(frozen=True, kw_only=True)
-class RefundOutcome:
-    """The body of `PUT .../Refund` (Z-5), validated."""
-
-    amount: Decimal
-    currency: str
-    refund_reference: str
-    credit_note_number: str | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class StockRow:
-    """One `exchangeStocks[]` item that passed shape validation; `index` is its position."""
-
-    index: int
-    sku: str
-    warehouse_dc_code: str
-    available_quantity: int
-
-
 class ZigZagState:
-    """Retailers, their orders and returns; thread-safe (one re-entrant lock).
+    """Returns and their lifecycle, plus the `catalog`; thread-safe (one re-entrant lock).
 
-    Methods raise `ZigZagError` (400/403/404/409) and change nothing when they do.
+    Methods raise `ZigZagError` (400/404/409) and change nothing when they do.
     """
 
     def __init__(self, *, clock: SimClock, seed: int, publish: EventSink) -> None:
@@ -109,9 +62,7 @@ class ZigZagState:
         self._clear()
 
     def _clear(self) -> None:
-        self._retailers: dict[str, Retailer] = {}
-        self._users: dict[str, str] = {}
-        self._orders: dict[tuple[str, str], Order] = {}
+        self.catalog = Catalog(lock=self._lock)
         self._returns: dict[str, Return] = {}
         self._return_orders: dict[tuple[str, str], int] = {}
         self._next_return = 1
@@ -126,81 +77,10 @@ class ZigZagState:
     def _now(self) -> datetime:
         return whole_seconds(self._clock.now())
 
-    # -- retailers and their API users ---------------------------------------------
-
-    def add_retailer(
-        self, *, retailer_code: str, username: str, password: str, currency: str
-    ) -> Retailer:
-        """Create a retailer and its API user; 409 if either already exists."""
-        with self._lock:
-            if retailer_code in self._retailers:
-                raise conflict(f"retailer {retailer_code!r} already exists")
-            if username in self._users:
-                raise conflict(f"username {username!r} is already in use")
-            retailer = Retailer(
-                retailer_code=retailer_code,
-                username=username,
-                password=password,
-                currency=currency,
-            )
-            self._retailers[retailer_code] = retailer
-            self._users[username] = retailer_code
-            return retailer
-
-    def authenticate(self, username: str, password: str) -> str | None:
-        """The retailerCode of the user whose password this is, or None."""
-        with self._lock:
-            code = self._users.get(username)
-            if code is None:
-                return None
-            expected = self._retailers[code].password
-        if hmac.compare_digest(expected.encode(), password.encode()):
-            return code
-        return None
-
-    def retailer_of(self, username: str) -> str | None:
-        """The retailerCode a username is bound to, or None if no such user."""
-        with self._lock:
-            return self._users.get(username)
-
-    def retailer(self, retailer_code: str) -> Retailer:
-        """The retailer; 404 if unknown."""
-        with self._lock:
-            retailer = self._retailers.get(retailer_code)
-            if retailer is None:
-                raise not_found(f"retailer {retailer_code!r} not found")
-            return retailer
-
-    # -- the dispatched-order feed ---------------------------------------------------
-
-    def add_orders(self, retailer_code: str, orders: Sequence[Order]) -> int:
-        """Register dispatched orders; returns how many were new.
-
-        Re-sending an identical order is a no-op; the same order number with
-        different content is a 409 and nothing in the batch is stored.
-        """
-        with self._lock:
-            self.retailer(retailer_code)
-            fresh: list[Order] = []
-            for order in orders:
-                known = self._orders.get((retailer_code, order.order_number))
-                if known is None:
-                    fresh.append(order)
-                elif known != order:
-                    raise conflict(f"order {order.order_number!r} exists with other content")
-            for order in fresh:
-                self._orders[retailer_code, order.order_number] = order
-            return len(fresh)
-
-    def orders(self, retailer_code: str) -> list[Order]:
-        """The retailer's orders in registration order."""
-        with self._lock:
-            return [o for (code, _), o in self._orders.items() if code == retailer_code]
-
     def returnable(self, retailer_code: str, order_number: str) -> dict[str, int]:
         """Per SKU of the order: quantity ordered minus quantity on live returns."""
         with self._lock:
-            order = self._order(retailer_code, order_number)
+            order = self.catalog.order(retailer_code, order_number)
             taken: dict[str, int] = defaultdict(int)
             for ret in self._returns.values():
                 if (
@@ -211,17 +91,6 @@ class ZigZagState:
                     for item in ret.items:
                         taken[item.sku] += item.quantity
             return {line.sku: line.quantity - taken[line.sku] for line in order.lines}
-
-    def _order(self, retailer_code: str, order_number: str) -> Order:
-        order = self._orders.get((retailer_code, order_number))
-        if order is None:
-            raise not_found(f"order {order_number!r} not found for retailer {retailer_code!r}")
-        return order
-
-    def known_skus(self, retailer_code: str) -> set[str]:
-        """SKUs of the retailer's catalogue (every SKU on a registered order)."""
-        with self._lock:
-            return {line.sku for order in self.orders(retailer_code) for line in order.lines}
 
     # -- the return lifecycle ----------------------------------------------------------
 
@@ -240,8 +109,7 @@ class ZigZagState:
         for an unknown retailer or order; 409 for a taken `return_id`.
         """
         with self._lock:
-            self.retailer(retailer_code)
-            order = self._order(retailer_code, order_number)
+            order = self.catalog.order(retailer_code, order_number)
             if return_id is not None and return_id in self._returns:
                 raise conflict(f"return {return_id!r} already exists")
             self._check_items(order, items)
@@ -497,7 +365,7 @@ class ZigZagState:
             }
         )
 
-    # -- vendor reads and the two published PUTs ---------------------------------------------
+    # -- vendor reads ---------------------------------------------------------------------------
 
     def list_returns(
         self, retailer_code: str, *, updated_from: datetime | None, page: int, page_size: int
@@ -526,35 +394,6 @@ class ZigZagState:
         with self._lock:
             return self._owned(retailer_code, return_id).to_json()
 
-    def update_exchange_stocks(
-        self, retailer_code: str, rows: Sequence[StockRow]
-    ) -> list[FieldError]:
-        """Overwrite available quantities; rows with an unknown SKU are skipped and reported."""
-        with self._lock:
-            retailer = self.retailer(retailer_code)
-            known = self.known_skus(retailer_code)
-            errors: list[FieldError] = []
-            for row in rows:
-                if row.sku not in known:
-                    errors.append(
-                        FieldError(
-                            field=f"exchangeStocks[{row.index}].sku",
-                            message=f"unknown sku {row.sku!r}",
-                        )
-                    )
-                    continue
-                retailer.exchange_stocks[row.sku, row.warehouse_dc_code] = row.available_quantity
-            return errors
-
-    def set_non_returnable(self, retailer_code: str, items: Sequence[dict[str, Any]]) -> None:
-        """Store non-returnable products, keyed by (sku, countryIso2 or all countries)."""
-        with self._lock:
-            retailer = self.retailer(retailer_code)
-            for item in items:
-                retailer.non_returnable[item["sku"], item.get("countryIso2")] = dict(item)
-
-    # -- admin views --------------------------------------------------------------------------
-
     def return_json(self, return_id: str) -> dict[str, Any]:
         """One return by id, any retailer; 404 when unknown."""
         with self._lock:
@@ -563,11 +402,8 @@ class ZigZagState:
     def snapshot(self) -> dict[str, Any]:
         """Retailers, orders and returns (full Z-6 objects), for `GET /_sim/state`."""
         with self._lock:
-            return {
-                "retailers": [r.to_json() for r in self._retailers.values()],
-                "orders": [o.to_json() for o in self._orders.values()],
-                "returns": [r.to_json() for r in self._returns.values()],
-            }
+            returns = [r.to_json() for r in self._returns.values()]
+            return self.catalog.snapshot() | {"returns": returns}
 
 
 def _return_item(line: OrderLine, return_id: str, n: int, item: NewReturnItem) -> ReturnItem:
@@ -581,9 +417,3 @@ def _return_item(line: OrderLine, return_id: str, n: int, item: NewReturnItem) -
         return_reason=item.return_reason or RETURN_REASONS[reason_id],
         return_option=item.return_option,
     )
-
-
-def require_same_retailer(caller_code: str, requested_code: str) -> None:
-    """403 when an API user asks about a retailer other than its own."""
-    if caller_code != requested_code:
-        raise ZigZagError(403, f"user is not authorised for retailer {requested_code!r}")

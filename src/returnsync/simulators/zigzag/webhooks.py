@@ -12,7 +12,9 @@ The sweep runs every `day_seconds` of simulated time, so a fast `SimClock` or
 `/_sim/advance_clock` brings it in real seconds. Chaos (`WebhookFaults`) is
 decided per event when it is published, from an RNG seeded by the simulator's
 seed, so a run replays. Events are never discarded under load: the queue is
-unbounded and drains as fast as the receiver answers.
+unbounded and drains as fast as the receiver answers. Delivery is one thread
+for all retailers, so a receiver that hangs delays everyone by up to the
+timeout per attempt (ordering is worth more here than throughput).
 """
 
 from __future__ import annotations
@@ -179,16 +181,16 @@ class OutboundEvent:
         return str(self.envelope["retailerCode"])
 
     def to_json(self) -> dict[str, Any]:
-        """Admin view: the envelope without `data`, plus delivery state."""
+        """Admin view: the envelope's ids, delivery state, and the envelope itself as POSTed."""
         summary = {k: v for k, v in self.envelope.items() if k != "data"}
-        summary |= {
+        return summary | {
             "sequence": self.sequence,
             "deliveryState": self.state.value,
             "attempts": self.attempts,
             "firstFailureAt": iso(self.first_failure_at) if self.first_failure_at else None,
             "chaos": asdict(self.chaos),
+            "envelope": self.envelope,
         }
-        return summary
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -329,7 +331,7 @@ class WebhookEngine:
             return [s.to_json() for s in self._subscriptions.values()]
 
     def events(self) -> list[dict[str, Any]]:
-        """Every published event, in order, without its `data` snapshot."""
+        """Every published event, in order, with its delivery state and full envelope."""
         with self._cond:
             return [event.to_json() for event in self._events]
 
@@ -380,9 +382,13 @@ class WebhookEngine:
 
     def _promote(self, now: datetime) -> None:
         if now >= self._next_sweep:
-            self._sweep(now)
-            days_behind = (now - self._next_sweep) // self.policy.day
-            self._next_sweep += self.policy.day * (days_behind + 1)
+            # The sweep belongs to the latest daily boundary passed (a clock jump
+            # of several days runs one sweep); ages are measured at that boundary.
+            boundary = self._next_sweep + self.policy.day * (
+                (now - self._next_sweep) // self.policy.day
+            )
+            self._sweep(boundary)
+            self._next_sweep = boundary + self.policy.day
         while self._late and self._late[0][0] <= now:
             _, _, event = heapq.heappop(self._late)
             event.state = DeliveryState.PENDING
@@ -395,13 +401,13 @@ class WebhookEngine:
         ):
             self._release_held()
 
-    def _sweep(self, now: datetime) -> None:
+    def _sweep(self, at: datetime) -> None:
         for sequence in sorted(self._retrying):
             event = self._retrying[sequence]
             if event.state is not DeliveryState.RETRYING:
                 continue
-            failed_at = event.first_failure_at or now
-            if now - failed_at >= self.policy.window:
+            failed_at = event.first_failure_at or at
+            if at - failed_at >= self.policy.window:
                 event.state = DeliveryState.ABANDONED
                 del self._retrying[sequence]
             else:
