@@ -216,7 +216,7 @@ class RetryPolicy:
 
     def backoff(self, retry: int) -> float:
         """Seconds before retry number `retry` (1-based): exponential, capped, with jitter."""
-        base = min(self.wait_max, self.wait_initial * 2 ** (retry - 1))
+        base = min(self.wait_max, self.wait_initial * 2.0 ** (retry - 1))
         return min(self.wait_max, base + random.uniform(0, self.jitter))
 
 

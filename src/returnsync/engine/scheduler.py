@@ -29,7 +29,7 @@ class Scheduler:
         for tenant_id in self.ctx.tenants:
             try:
                 queued += sweep.sweep(self.ctx, tenant_id)
-            except Exception:  # noqa: BLE001 - one tenant's outage must not stop the others
+            except Exception:
                 log.warning(
                     "poll sweep failed for %s; will retry next tick", tenant_id, exc_info=True
                 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import traceback
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +67,7 @@ class Worker:
             if handler is None:
                 raise LookupError(f"no handler for job kind {job.kind!r}")
             handler(ctx, job)
-        except Exception as exc:  # noqa: BLE001 - every failure is recorded, never lost
+        except Exception as exc:
             self._failed(job, exc)
         else:
             with ctx.db.begin() as conn:
@@ -77,7 +78,11 @@ class Worker:
         ctx = self.ctx
         now = ctx.clock.now()
         verdict, owner = classify(exc)
-        error = f"{type(exc).__name__}: {exc}"
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = (
+            f" (at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+        )
+        error = f"{type(exc).__name__}: {exc}{where}"
         with ctx.db.begin() as conn:
             if verdict is Verdict.RETRY and job.attempts < job.max_attempts:
                 retry_after = exc.retry_after if isinstance(exc, TransientConnectorError) else None

@@ -121,6 +121,41 @@ def refund(ctx: Context, tenant_id: str, return_ref: str) -> GatewayRefund | Non
             )
             returns.set_state_refs(conn, tenant_id, return_ref, refund_ref=adopted_manual[0])
             return None
+        refunded = sum(
+            (r.amount.amount for r in existing if r.status in {"succeeded", "pending"}), Decimal(0)
+        )
+        remaining = payment.amount.amount - refunded
+        if to_pay.amount > remaining:
+            excess = to_pay.amount - remaining
+            tolerance = Decimal(ctx.tenant(tenant_id).refund_tolerance) * max(
+                1, len(note["lines"] or [])
+            )
+            if excess > tolerance:
+                exceptions.raise_open(
+                    conn,
+                    tenant=tenant_id,
+                    kind="amount_mismatch",
+                    owner="finance",
+                    return_ref=return_ref,
+                    subject=f"refund:{note['code']}",
+                    message=(
+                        f"credit note {note['code']} asks for {to_pay} but only "
+                        f"{remaining} is left to refund on payment {payment.payment_ref}"
+                    ),
+                    detail={"credit_note": note["code"], "remaining": str(remaining)},
+                    now=now,
+                )
+                return None
+            audit.record(
+                conn,
+                tenant=tenant_id,
+                actor="system:saga",
+                action="refund_capped_at_payment",
+                return_ref=return_ref,
+                now=now,
+                detail={"credit_note": note["code"], "rounding": str(excess)},
+            )
+            to_pay = Money(remaining, to_pay.currency)
         ledger.start(
             conn,
             tenant=tenant_id,

@@ -8,7 +8,10 @@ PostgreSQL: READ COMMITTED; workers claim jobs with `FOR UPDATE SKIP LOCKED`.
 
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +24,19 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # writers queue for the lock up to 30 s instead of failing
+
+
+def _json_default(value: object) -> str:
+    """JSON columns hold Decimals as strings (exact) and datetimes as ISO 8601."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, default=_json_default)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -48,13 +64,22 @@ class Database:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.engine: Engine = create_engine(
-                url, echo=echo, poolclass=NullPool, connect_args={"check_same_thread": False}
+                url,
+                echo=echo,
+                poolclass=NullPool,
+                connect_args={"check_same_thread": False},
+                json_serializer=_dumps,
             )
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
         else:
             self.engine = create_engine(
-                url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True
+                url,
+                echo=echo,
+                pool_size=10,
+                max_overflow=10,
+                pool_pre_ping=True,
+                json_serializer=_dumps,
             )
 
     @property

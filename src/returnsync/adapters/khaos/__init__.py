@@ -1,1 +1,3 @@
-"""khaos package."""
+"""Khaos Control Cloud channel wire: push schemas, mapping, CustomerReturn, Basic auth."""
+
+from __future__ import annotations

@@ -1,1 +1,3 @@
-"""notify package."""
+"""Notifiers: ConsoleNotifier (logging) and FakeNotifier (records alerts)."""
+
+from __future__ import annotations

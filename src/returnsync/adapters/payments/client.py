@@ -9,7 +9,7 @@ here; nothing else retries.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 import stripe
@@ -53,7 +53,7 @@ class _HttpxTransport(stripe.HTTPClient):
             )
         except httpx.RequestError as exc:
             # should_retry: the SDK repeats with the same Idempotency-Key, which Stripe replays.
-            raise stripe.APIConnectionError(
+            raise stripe.APIConnectionError(  # type: ignore[no-untyped-call]  # untyped in the SDK
                 f"network error talking to the gateway: {type(exc).__name__}", should_retry=True
             ) from exc
         return response.text, response.status_code, response.headers
@@ -101,7 +101,7 @@ class StripeGateway:
         """Close the connection pool."""
         self._http.close()
 
-    def __enter__(self) -> StripeGateway:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -132,7 +132,10 @@ class StripeGateway:
         )
 
     def refunds_for(self, payment_ref: str) -> list[GatewayRefund]:
-        """Every refund on the PaymentIntent, ours and manual ones, all pages read."""
+        """Every refund on the PaymentIntent, ours and manual ones, all pages read.
+
+        An unknown PaymentIntent is NotFoundError (Stripe answers 400 `resource_missing`).
+        """
         try:
             page = self._stripe.v1.refunds.list(
                 params={"payment_intent": payment_ref, "limit": PAGE_LIMIT}

@@ -6,6 +6,7 @@ Error mapping (the SDK raises; we translate, chaining the original):
     stripe.RateLimitError             TransientConnectorError (.retry_after from Retry-After)
     stripe.APIError 5xx/409/no status TransientConnectorError
     stripe.InvalidRequestError 404    NotFoundError
+      or code resource_missing        NotFoundError (Stripe's 400 for a parameter naming nothing)
     stripe.InvalidRequestError other  RejectedByRemoteError(.status, .body)
     stripe.IdempotencyError           RejectedByRemoteError (same key, different parameters)
     stripe.CardError, other APIError  RejectedByRemoteError
@@ -35,7 +36,9 @@ from returnsync.errors import (
 from returnsync.ports import GatewayRefund, Payment
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
+
+    _Object = Mapping[str, Any] | stripe.StripeObject  # an SDK object or its plain dict
 
 SYSTEM = "gateway"
 
@@ -68,10 +71,13 @@ def _quote(text: str) -> str:
     return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
-def payment(obj: Mapping[str, Any], *, metadata_key: str) -> Payment:
+def payment(obj: _Object, *, metadata_key: str) -> Payment:
     """The Payment of a Stripe PaymentIntent: what was received (or the amount, before capture)."""
-    intent = _validate(schemas.PaymentIntent, obj)
-    received = intent.amount_received if intent.amount_received else intent.amount
+    return _payment(_validate(schemas.PaymentIntent, obj), metadata_key)
+
+
+def _payment(intent: schemas.PaymentIntent, metadata_key: str) -> Payment:
+    received = intent.amount_received or intent.amount
     return Payment(
         payment_ref=intent.id,
         amount=from_wire(received, intent.currency),
@@ -80,14 +86,19 @@ def payment(obj: Mapping[str, Any], *, metadata_key: str) -> Payment:
 
 
 def pick_payment(
-    intents: list[Mapping[str, Any]], *, order_ref: str, metadata_key: str
+    intents: Sequence[_Object], *, order_ref: str, metadata_key: str
 ) -> Payment | None:
-    """The one succeeded PaymentIntent of the order, None when there is none.
+    """The one succeeded PaymentIntent whose metadata names the order, None when there is none.
 
-    Raises AmbiguousPaymentError when several succeeded payments match.
+    Raises AmbiguousPaymentError when several succeeded payments match: returnsync never
+    guesses which one to refund.
     """
-    found = [payment(obj, metadata_key=metadata_key) for obj in intents if _succeeded(obj)]
-    found = [p for p in found if p.order_ref == order_ref]
+    parsed = [_validate(schemas.PaymentIntent, obj) for obj in intents]
+    found = [
+        _payment(intent, metadata_key)
+        for intent in parsed
+        if intent.status == "succeeded" and intent.metadata.get(metadata_key) == order_ref
+    ]
     if len(found) > 1:
         refs = ", ".join(p.payment_ref for p in found)
         raise AmbiguousPaymentError(
@@ -96,11 +107,7 @@ def pick_payment(
     return found[0] if found else None
 
 
-def _succeeded(obj: Mapping[str, Any]) -> bool:
-    return obj.get("status") == "succeeded"
-
-
-def gateway_refund(obj: Mapping[str, Any], *, payment_ref: str = "") -> GatewayRefund:
+def gateway_refund(obj: _Object, *, payment_ref: str = "") -> GatewayRefund:
     """The GatewayRefund of a Stripe Refund; `payment_ref` fills in a refund without one."""
     refund = _validate(schemas.Refund, obj)
     return GatewayRefund(
@@ -112,7 +119,7 @@ def gateway_refund(obj: Mapping[str, Any], *, payment_ref: str = "") -> GatewayR
     )
 
 
-def _validate(model: type[_M], obj: Mapping[str, Any]) -> _M:
+def _validate(model: type[_M], obj: _Object) -> _M:
     data = obj.to_dict() if isinstance(obj, stripe.StripeObject) else dict(obj)
     try:
         return model.model_validate(data)
@@ -122,7 +129,7 @@ def _validate(model: type[_M], obj: Mapping[str, Any]) -> _M:
         ) from exc
 
 
-def connector_error(exc: stripe.StripeError, *, write: bool) -> ConnectorError:
+def connector_error(exc: stripe.StripeError, *, write: bool) -> ConnectorError:  # noqa: PLR0911 (one return per row of the table above)
     """The ConnectorError a Stripe SDK error means; `write` for calls that change state."""
     status = exc.http_status
     message = f"gateway: {type(exc).__name__}: {exc.user_message or exc}"
@@ -135,8 +142,10 @@ def connector_error(exc: stripe.StripeError, *, write: bool) -> ConnectorError:
         return TransientConnectorError(message, system=SYSTEM, retry_after=_retry_after(exc))
     if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
         return AuthenticationError(message, system=SYSTEM)
-    if isinstance(exc, stripe.InvalidRequestError) and status == 404:
-        return NotFoundError(message, system=SYSTEM, status=404, body=body)
+    if isinstance(exc, stripe.InvalidRequestError) and (
+        status == 404 or exc.code == "resource_missing"
+    ):
+        return NotFoundError(message, system=SYSTEM, status=status or 404, body=body)
     if isinstance(exc, stripe.APIError) and (status is None or status >= 500 or status == 409):
         return TransientConnectorError(message, system=SYSTEM, retry_after=_retry_after(exc))
     if isinstance(

@@ -1,1 +1,3 @@
-"""zigzag package."""
+"""ZigZag Returns API: client (JWT, reads, refund PUT), wire schemas, mapping, webhook key."""
+
+from __future__ import annotations

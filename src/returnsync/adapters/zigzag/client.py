@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote
 
 import httpx
@@ -83,7 +83,7 @@ class ZigZagClient:
         """Close the connection pool."""
         self._http.close()
 
-    def __enter__(self) -> ZigZagClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -141,15 +141,19 @@ class ZigZagClient:
                 snapshot = _snapshot(raw)
                 if snapshot is None:
                     self.malformed_seen += 1
-                    log.warning("skipping unreadable ZigZag return on page %d: %.200r", page, raw)
+                    # The id only: a raw Return holds the customer's name and email.
+                    log.warning(
+                        "skipping unreadable ZigZag return %r on page %d", raw.get("returnId"), page
+                    )
                     continue
                 key = (snapshot.return_ref, snapshot.updated_at)
                 if key not in seen:
                     seen.add(key)
                     yield snapshot
-            if not listing.items or listing.page * listing.pageSize >= listing.totalCount:
+            # Our own page counter: a server that ignored `page` must not loop us forever.
+            if not listing.items or page * listing.pageSize >= listing.totalCount:
                 return
-            page = listing.page + 1
+            page += 1
 
     def record_refund(
         self, return_ref: str, *, amount: Money, refund_ref: str, credit_note: str

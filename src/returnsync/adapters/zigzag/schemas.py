@@ -15,8 +15,6 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from returnsync.adapters.errors import InvalidPayloadError as InvalidPayloadError
-
 
 def _decimal(value: Any) -> Any:
     if isinstance(value, bool):

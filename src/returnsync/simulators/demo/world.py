@@ -253,6 +253,8 @@ def _post(base: str, path: str, body: dict[str, Any]) -> Any:
 
 
 def _seed(world: World) -> None:
+    # Real KCC keeps re-sending; the simulator's clock runs fast, so allow many attempts.
+    _post(world.khaos.url, "/_sim/faults", {"channel": {"max_push_attempts": 100000}})
     for d in world.data:
         tenant = world.ctx.tenant(d.tenant)
         key = tenant.gateway.api_key.get_secret_value()
