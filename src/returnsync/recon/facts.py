@@ -81,7 +81,6 @@ class ReturnFacts:
     goodwill_refunds: tuple[str, ...]
     refunded_amount: Decimal
     first_refund_amount: Decimal  # of the earliest counted refund
-    refunds_sharing_credit_note: tuple[str, ...]  # credit notes named by two refunds or more
 
 
 @dataclass(frozen=True, kw_only=True)

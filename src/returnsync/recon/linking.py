@@ -16,15 +16,18 @@ The links (docs/reconciliation-files.md, "How lines link"):
 4. SKU and stock code: codes compare trimmed and case-insensitive (K-12), via
    `normalise_code`. A SKU resolves through the SKU map to exactly one stock code;
    none or several means unmatched. Without a SKU map a SKU is its own stock code.
-5. A credit note links as a whole: through the smallest `associated_ref` of its
-   lines (Khaos gives every line of a note the same one).
+5. A credit line links through its own `associated_ref`. The lines of a credit
+   note that name one return are that return's credit note (Khaos gives every
+   line of a note the same ref, so in practice the whole note); lines naming
+   no return are a credit note without a return.
 6. A credit line matches the return lines of its return whose SKU resolves to its
    stock code (a "match line": one stock code on one return).
 7. A stock movement links like a credit (its `reference`) and matches the match
    line of its stock code.
 8. A refund links to the return its `return_ref` names when that return exists;
-   otherwise to the return of the credit note its `credit_note` names; a refund
-   naming a credit note that has no return rides with that credit note.
+   otherwise to the (smallest) return the lines of the credit note it names link
+   to; a refund naming a credit note none of whose lines link rides with that
+   credit note.
 9. A refund with neither `return_ref` nor `credit_note` was made by hand in the
    gateway: a goodwill refund. It counts for the return whose payment it was made
    on: a return's payments are its `order_ref` and the `payment_ref` of every

@@ -88,7 +88,7 @@ def save_level(
 def mapping(conn: Connection, tenant: str) -> dict[str, str]:
     """SKU (trimmed, case-folded) -> StockID, as set by operations."""
     rows = conn.execute(select(sku_map.c.sku, sku_map.c.stock_id).where(sku_map.c.tenant == tenant))
-    return dict(rows.tuples().all())
+    return {str(sku): str(stock_id) for sku, stock_id in rows.all()}
 
 
 def map_sku(

@@ -124,6 +124,26 @@ class World:
             time.sleep(0.25)
         return False
 
+    def diagnose(self) -> dict[str, Any]:
+        """What is stuck: job errors, open exceptions, Khaos notifications (for failing tests)."""
+        from returnsync.services import queries  # noqa: PLC0415
+
+        jobs = [
+            j
+            for j in queries.jobs(self.ctx, status=None)
+            if j["last_error"] or j["status"] != "succeeded"
+        ]
+        companies = self.khaos.state_snapshot()["companies"].values()
+        return {
+            "jobs": [(j["id"], j["kind"], j["status"], j["last_error"]) for j in jobs[:10]],
+            "exceptions": [
+                (e["kind"], e["message"])
+                for e in queries.exceptions(self.ctx, tenant=None, status="open")
+            ][:10],
+            "khaos_notifications": [n for c in companies for n in c["notifications"]][:10],
+            "zigzag_deliveries": self.zigzag.state_snapshot()["deliveries"][-5:],
+        }
+
     def summary(self) -> dict[str, Any]:
         """Counts from the simulators' own state (the ground truth) and our exception queue."""
         zz = self.zigzag.state_snapshot()
