@@ -37,6 +37,7 @@ app.add_typer(sku_app, name="sku")
 console = Console()
 err = Console(stderr=True)
 
+DEMO_DB = Path("var/demo.db")
 TenantsOpt = Annotated[
     Path | None, typer.Option("--tenants", help="Tenants TOML file (default: settings).")
 ]
@@ -246,12 +247,15 @@ def sim_gateway(port: int = 8103, seed: int = 0, faults: str | None = None) -> N
 
 @app.command()
 def demo(
-    exit_: bool = typer.Option(False, "--exit", help="Print the summary and exit."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-    port: int = typer.Option(8000, help="Port for returnsync (0: any free port)."),
-    seed: int = typer.Option(7, help="One seed drives data, faults and timing."),
-    returns_per_tenant: int = typer.Option(70, help="Returns per retailer (3 retailers)."),
-    database: Path = typer.Option(Path("var/demo.db"), help="SQLite file (recreated)."),
+    *,
+    exit_: Annotated[bool, typer.Option("--exit", help="Print the summary and exit.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    port: Annotated[int, typer.Option(help="Port for returnsync (0: any free port).")] = 8000,
+    seed: Annotated[int, typer.Option(help="One seed drives data, faults and timing.")] = 7,
+    returns_per_tenant: Annotated[
+        int, typer.Option(help="Returns per retailer (3 retailers).")
+    ] = 70,
+    database: Annotated[Path, typer.Option(help="SQLite file (recreated).")] = DEMO_DB,
 ) -> None:
     """A small month for 3 retailers through the simulators on SQLite; then keep serving."""
     from returnsync.simulators.demo import run  # noqa: PLC0415

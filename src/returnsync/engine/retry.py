@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from returnsync.domain.errors import DomainError
+
+if TYPE_CHECKING:
+    import random
+
 from returnsync.errors import (
     AuthenticationError,
     ConfigError,

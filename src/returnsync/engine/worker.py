@@ -63,9 +63,10 @@ class Worker:
         if job is None:
             return False
         handler = self.handlers.get(job.kind)
+        if handler is None:
+            self._failed(job, LookupError(f"no handler for job kind {job.kind!r}"))
+            return True
         try:
-            if handler is None:
-                raise LookupError(f"no handler for job kind {job.kind!r}")
             handler(ctx, job)
         except Exception as exc:
             self._failed(job, exc)

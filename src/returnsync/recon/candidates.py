@@ -85,7 +85,8 @@ WITH notes AS (
     WHERE c.error IS NULL GROUP BY ALL)
 SELECT k.tenant, k.return_ref, k.line_id, k.line_ids, k.sku, k.stock_code,
        {candidates} AS sku_candidates, t.currency, k.quantity, k.received_quantity,
-       k.expected_amount, timezone('UTC', k.first_received_at), k.restock_quantity, k.forbidden_quantity,
+       k.expected_amount, timezone('UTC', k.first_received_at), k.restock_quantity,
+       k.forbidden_quantity,
        coalesce(k.forbidden_dispositions, []), coalesce(n.notes, []),
        coalesce(k.credited_quantity, 0), coalesce(k.credited_amount, 0), k.saleable_quantity,
        tr.traced, timezone('UTC', tr.first_refunded_at)
@@ -113,7 +114,8 @@ refunds AS (
 SELECT k.tenant, k.return_ref, k.order_ref, k.currency, k.received_quantity, k.expected_amount,
        timezone('UTC', k.first_received_at), k.has_unmatched_sku, tr.traced, coalesce(n.notes, []),
        coalesce(k.credit_line_count, 0), coalesce(k.credited_amount, 0),
-       timezone('UTC', k.first_issued_at), timezone('UTC', k.last_issued_at), coalesce(n.duplicates, []), coalesce(k.duplicate_amount, 0),
+       timezone('UTC', k.first_issued_at), timezone('UTC', k.last_issued_at),
+       coalesce(n.duplicates, []), coalesce(k.duplicate_amount, 0),
        coalesce(k.unmatched_codes, []), coalesce(k.unmatched_amount, 0), coalesce(f.refunds, []),
        coalesce(f.goodwill, []), coalesce(k.refunded_amount, 0), coalesce(k.first_refund_amount, 0)
 FROM cand_ret k

@@ -63,42 +63,41 @@ def cell(
     if raw is None:
         return Cell("", "NULL::TIMESTAMPTZ" if kind == "time?" else "NULL::VARCHAR", "")
     text = f"nullif(trim({raw}), '')" if trim else raw
-    blank = f"WHEN {raw} IS NULL THEN '{column} is blank' "
-    text_blank = f"WHEN {text} IS NULL THEN '{column} is blank' "
     if kind in {"text", "key", "code"}:
         value = f"upper({text})" if kind == "code" else text
-        return Cell("VARCHAR", value, "" if kind == "text" else text_blank)
-    if kind in {"count", "signed"}:
-        negative = f"WHEN {raw} < 0 THEN '{column} is negative: ' || {_shown(raw)} " * (
-            kind == "count"
-        )
-        whole = (
-            f"WHEN {raw} <> round({raw}) THEN '{column} is not a whole number: ' || {_shown(raw)} "
-        )
-        return Cell(NUMBER, f"{raw}::BIGINT", blank + negative + whole)
+        blank = f"WHEN {text} IS NULL THEN '{column} is blank' "
+        return Cell("VARCHAR", value, "" if kind == "text" else blank)
+    if kind in {"count", "signed", "money"}:
+        return _number(column, kind, raw)
+    if kind in {"time", "time?"}:
+        blank = f"WHEN {raw} IS NULL THEN '{column} is blank' "
+        return Cell("TIMESTAMPTZ", raw, blank if kind == "time" else "")
+    return _listed(column, kind, raw, text, policy)
+
+
+def _number(column: str, kind: str, raw: str) -> Cell:
+    """A count (whole, >= 0), a signed whole number, or money (>= 0, to the penny)."""
+    checks = f"WHEN {raw} IS NULL THEN '{column} is blank' "
+    if kind != "signed":
+        checks += f"WHEN {raw} < 0 THEN '{column} is negative: ' || {_shown(raw)} "
     if kind == "money":
-        negative = f"WHEN {raw} < 0 THEN '{column} is negative: ' || {_shown(raw)} "
-        pennies = (
+        checks += (
             f"WHEN {raw} <> round({raw}, 2) "
             f"THEN '{column} has more than 2 decimal places: ' || {_shown(raw)} "
         )
-        return Cell(NUMBER, f"{raw}::DECIMAL(18,2)", blank + negative + pennies)
+        return Cell(NUMBER, f"{raw}::DECIMAL(18,2)", checks)
+    checks += (
+        f"WHEN {raw} <> round({raw}) THEN '{column} is not a whole number: ' || {_shown(raw)} "
+    )
+    return Cell(NUMBER, f"{raw}::BIGINT", checks)
+
+
+def _listed(column: str, kind: str, raw: str, text: str, policy: ReconPolicy) -> Cell:
+    """A currency code, a disposition (blank allowed) or a refund status, from a closed set."""
     if kind == "currency":
-        value = f"upper({text})"
-        bad = f"WHEN NOT regexp_full_match({value}, '[A-Z]{{3}}') "
-        return Cell(
-            "VARCHAR",
-            value,
-            f"{text_blank}{bad}THEN '{column} is not a currency code: ' || {_shown(raw)} ",
-        )
-    if kind in {"time", "time?"}:
-        return Cell("TIMESTAMPTZ", raw, blank if kind == "time" else "")
-    return _enumerated(column, kind, raw, text, policy)
-
-
-def _enumerated(column: str, kind: str, raw: str, text: str, policy: ReconPolicy) -> Cell:
-    """A disposition (blank allowed) or a refund status (required), from a closed list."""
-    if kind == "disposition":
+        value, what = f"upper({text})", "a currency code"
+        bad = f"{value} IS NULL OR NOT regexp_full_match({value}, '[A-Z]{{3}}')"
+    elif kind == "disposition":
         value, what = f"upper({text})", "a known disposition"
         bad = f"{value} IS NOT NULL AND {value} NOT IN {sql_list(policy.known_dispositions)}"
     elif kind == "refund_status":
@@ -106,5 +105,4 @@ def _enumerated(column: str, kind: str, raw: str, text: str, policy: ReconPolicy
         bad = f"{value} IS NULL OR {value} NOT IN {sql_list(REFUND_STATUSES)}"
     else:
         raise ValueError(f"unknown column type {kind!r} for {column}")
-    reason = f"'{column} is not {what}: ' || {_shown(raw)}"
-    return Cell("VARCHAR", value, f"WHEN {bad} THEN {reason} ")
+    return Cell("VARCHAR", value, f"WHEN {bad} THEN '{column} is not {what}: ' || {_shown(raw)} ")

@@ -15,11 +15,12 @@ from __future__ import annotations
 import heapq
 import tempfile
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import duckdb
 
-from returnsync.recon import candidates, loading, rules, sql, summary
+from returnsync.recon import candidates, loading, rules, snapshot, sql, summary
+from returnsync.recon.columns import SCHEMAS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 BATCH = 2048  # candidate rows fetched from DuckDB at a time
 MEMORY_LIMIT = "640MB"  # DuckDB's share: 1M lines fit without spilling, the process stays < 1 GiB
 THREADS = 2
+OPTIONAL_TIMES = frozenset({"received_at", "processed_at", "moved_at"})  # None, not ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -186,3 +188,60 @@ def reconcile_files(
         run.close()
         raise
     return run
+
+
+SNAPSHOT_TYPES: dict[str, type[Any]] = {
+    "returns": snapshot.ReturnLine,
+    "credits": snapshot.CreditLine,
+    "stock": snapshot.StockMovement,
+    "refunds": snapshot.Refund,
+    "sku_map": snapshot.SkuLink,
+}
+
+
+def load_snapshot(
+    files: ExportFiles,
+    policy: ReconPolicy,
+    *,
+    as_of: datetime,
+    headers: Mapping[str, Mapping[str, str]] | None = None,
+) -> tuple[snapshot.Snapshot, list[loading.BadRow]]:
+    """The good rows of the files as an in-memory `Snapshot`, and the bad rows.
+
+    Same loading and checks as `reconcile_files`; meant for small files and for
+    checking that the set-wise path and `rules.reconcile` agree.
+    """
+    con, spill = connect()
+    try:
+        records: dict[str, tuple[Any, ...]] = {}
+        bad: list[loading.BadRow] = []
+        for name, path in files.named().items():
+            bad += loading.load_file(
+                con, name, path, policy, (headers or {}).get(name), full=True
+            ).bad_rows
+            columns = SCHEMAS[name].columns
+            kind = SNAPSHOT_TYPES[name]
+            result = con.execute(
+                f"SELECT {', '.join(columns)} FROM {name} WHERE error IS NULL ORDER BY rowid"
+            )
+            records[name] = tuple(
+                kind(
+                    **{
+                        c: "" if v is None and c not in OPTIONAL_TIMES else v
+                        for c, v in zip(columns, row, strict=True)
+                    }
+                )
+                for row in result.fetchall()
+            )
+    finally:
+        con.close()
+        spill.cleanup()
+    taken = snapshot.Snapshot(
+        as_of=as_of,
+        returns=records["returns"],
+        credits=records["credits"],
+        stock=records["stock"],
+        refunds=records["refunds"],
+        sku_links=records.get("sku_map"),
+    )
+    return taken, sorted(bad)

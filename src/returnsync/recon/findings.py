@@ -99,10 +99,3 @@ class Finding:
         """The order findings are reported in: tenant, return, line, kind."""
         return (self.tenant, self.return_ref, self.line_id or "", self.kind.value)
 
-
-def summarise(findings: list[Finding]) -> dict[str, int]:
-    """Count findings per kind, every kind present in the output in enum order."""
-    counts = dict.fromkeys((kind.value for kind in FindingKind), 0)
-    for finding in findings:
-        counts[finding.kind.value] += 1
-    return {kind: n for kind, n in counts.items() if n}

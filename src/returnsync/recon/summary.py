@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from returnsync.recon import sql
 from returnsync.recon.cells import sql_list
 
 if TYPE_CHECKING:
@@ -153,9 +154,6 @@ def statements(policy: ReconPolicy, *, sku_map: bool) -> list[str]:
         code, join = "r.sku", ""
     returns = RETURNS.format(code=code, join=join, restock=sql_list(policy.restock_dispositions))
     copy_sku_map = ["CREATE OR REPLACE TABLE cand.sku_map AS SELECT * FROM sku_map"] * sku_map
-    first = [
-        "CREATE OR REPLACE TABLE sku_one AS SELECT tenant, sku, min(stock_code) AS stock_code, "
-        "count(DISTINCT stock_code) AS codes FROM sku_map WHERE error IS NULL GROUP BY ALL"
-    ] * sku_map
+    first = [sql.SKU_MAP] * sku_map
     fast = [returns, CREDITS, STOCK, TARGETS, VIA_NOTES, REFUNDED, GOODWILL, CANDIDATES, COPY]
     return [*first, *fast, *copy_sku_map]

@@ -61,7 +61,7 @@ def _cursor_seq(conn: Any, tenant_id: str, continuation: str | None) -> int:
     if not value:
         return 0
     try:  # first contact: "2019-12-31 12:00:00Z"
-        since = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        since = datetime.fromisoformat(value)
     except ValueError:
         return 0
     if since.tzinfo is None:

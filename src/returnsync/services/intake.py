@@ -47,9 +47,10 @@ def accept_zigzag_webhook(
         return Receipt(401, "missing or wrong X-ZigZag-Api-Key")
     now = ctx.clock.now()
     text = body[:MAX_BODY_BYTES].decode("utf-8", errors="replace")
+    if len(body) > MAX_BODY_BYTES:
+        too_big = f"body of {len(body)} bytes is over {MAX_BODY_BYTES}"
+        return _quarantine(ctx, tenant_id, "zigzag_webhook", text, too_big)
     try:
-        if len(body) > MAX_BODY_BYTES:
-            raise InvalidPayloadError("ZigZag webhook", [f"body of {len(body)} bytes is too large"])
         envelope = zz_mapping.parse_envelope(body)
     except InvalidPayloadError as exc:
         return _quarantine(ctx, tenant_id, "zigzag_webhook", text, str(exc))
@@ -101,9 +102,10 @@ def accept_khaos_push(ctx: Context, tenant_id: str, kind: str, body: bytes) -> R
     now = ctx.clock.now()
     text = body[:MAX_BODY_BYTES].decode("utf-8", errors="replace")
     source = f"kcc_{kind}"
+    if len(body) > MAX_BODY_BYTES:
+        too_big = f"body of {len(body)} bytes is over {MAX_BODY_BYTES}"
+        return _quarantine(ctx, tenant_id, source, text, too_big)
     try:
-        if len(body) > MAX_BODY_BYTES:
-            raise ValueError(f"body of {len(body)} bytes is too large")
         json.loads(body)
     except ValueError as exc:
         return _quarantine(ctx, tenant_id, source, text, f"not JSON: {exc}")

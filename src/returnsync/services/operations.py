@@ -28,7 +28,8 @@ def map_sku(ctx: Context, tenant_id: str, sku: str, stock_code: str, *, actor: s
         ]
         if len(items) != 1:
             raise ConfigError(
-                f"stock code {stock_code!r} is not (uniquely) in tenant {tenant_id}'s Khaos catalogue"
+                f"stock code {stock_code!r} is not (uniquely) in "
+                f"tenant {tenant_id}'s Khaos catalogue"
             )
         catalogue.map_sku(
             conn, tenant=tenant_id, sku=sku, stock_id=items[0].stock_id, actor=actor, now=now

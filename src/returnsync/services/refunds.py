@@ -2,24 +2,33 @@
 
 Order of checks, each against the gateway's own state (the ground truth):
 1. a refund carrying this return's `return_ref` exists: adopt it (a lost response, a crash,
-   or a second worker already paid it);
+   or a second worker already paid it); a failed one is an exception, never "paid";
 2. manual (goodwill) refunds on the payment that no other return adopted: adopt them and
-   pay only the rest, flagging it for finance;
-3. pay the rest with an idempotency key derived from (tenant, return, credit note), so a
+   pay only the rest, flagging it for finance (MISSION: a refund already paid by hand is
+   never paid again);
+3. never refund more than is left on the payment: a difference within the rounding
+   tolerance is capped and recorded, a larger one is an `amount_mismatch` for finance;
+4. pay the rest with an idempotency key derived from (tenant, return, credit note), so a
    retry after an unknown outcome replays the same refund instead of paying again.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from returnsync.domain.money import Money
 from returnsync.storage import audit, exceptions, khaos, ledger, returns
 
 if TYPE_CHECKING:
-    from returnsync.ports import GatewayRefund
+    from datetime import datetime
+
+    from sqlalchemy.engine import Connection
+
+    from returnsync.ports import GatewayRefund, Payment
     from returnsync.services.context import Context
+
+LIVE = frozenset({"succeeded", "pending", "requires_action"})
 
 
 def refund_key(tenant: str, return_ref: str, credit_note: str) -> str:
@@ -28,8 +37,7 @@ def refund_key(tenant: str, return_ref: str, credit_note: str) -> str:
 
 
 def refund(ctx: Context, tenant_id: str, return_ref: str) -> GatewayRefund | None:
-    """Make sure the credited return is refunded; None when it cannot be (exception raised)."""
-    now = ctx.clock.now()
+    """Make sure the credited return is refunded; None when it is not (and why is recorded)."""
     with ctx.db.begin() as conn:
         row = returns.row(conn, tenant_id, return_ref)
         if row is None or not row["credit_note"]:
@@ -41,43 +49,35 @@ def refund(ctx: Context, tenant_id: str, return_ref: str) -> GatewayRefund | Non
     gateway = ctx.gateway(tenant_id)
     payment = gateway.find_payment(row["order_ref"])
     if payment is None:
-        with ctx.db.begin() as conn:
-            exceptions.raise_open(
-                conn,
-                tenant=tenant_id,
-                kind="payment_not_found",
-                owner="finance",
-                return_ref=return_ref,
-                message=f"no gateway payment for order {row['order_ref']}: cannot refund",
-                detail={"order_ref": row["order_ref"], "credit_note": note["code"]},
-                now=now,
-            )
+        _exception(
+            ctx,
+            tenant_id,
+            return_ref,
+            "payment_not_found",
+            message=f"no gateway payment for order {row['order_ref']}: cannot refund",
+            detail={"order_ref": row["order_ref"], "credit_note": note["code"]},
+        )
         return None
     existing = gateway.refunds_for(payment.payment_ref)
     ours = [r for r in existing if r.metadata.get("return_ref") == return_ref]
+    live = [r for r in ours if r.status in LIVE]
+    if live:
+        _done(ctx, tenant_id, return_ref, key=key, paid=live[0], how="adopted_existing")
+        return live[0]
     if ours:
-        adopted = ours[0]
-        _done(ctx, tenant_id, return_ref, key, adopted, how="adopted_existing")
-        return adopted
-    goodwill = Money.zero(credit.currency)
-    adopted_manual: list[str] = []
+        _exception(
+            ctx,
+            tenant_id,
+            return_ref,
+            "refund_failed",
+            message=f"refund {ours[0].refund_ref} of this return is {ours[0].status}",
+            detail={"refund_ref": ours[0].refund_ref, "status": ours[0].status},
+        )
+        return None
+    now = ctx.clock.now()
     with ctx.db.begin() as conn:
-        for manual in (r for r in existing if r.manual and r.status == "succeeded"):
-            claim = f"goodwill:{tenant_id}:{manual.refund_ref}"
-            fresh = ledger.start(
-                conn,
-                tenant=tenant_id,
-                key=claim,
-                kind="goodwill",
-                return_ref=return_ref,
-                detail={"amount": str(manual.amount.amount), "return_ref": return_ref},
-                now=now,
-            )
-            prior = None if fresh else ledger.get(conn, tenant_id, claim)
-            if fresh or (prior is not None and prior.detail.get("return_ref") == return_ref):
-                goodwill = goodwill + manual.amount
-                adopted_manual.append(manual.refund_ref)
-        if adopted_manual:
+        goodwill, adopted = _adopt_goodwill(conn, tenant_id, return_ref, existing, now)
+        if adopted:
             exceptions.raise_open(
                 conn,
                 tenant=tenant_id,
@@ -85,100 +85,182 @@ def refund(ctx: Context, tenant_id: str, return_ref: str) -> GatewayRefund | Non
                 owner="finance",
                 return_ref=return_ref,
                 message=(
-                    f"manual refund(s) {adopted_manual} of {goodwill} already paid on the order; "
+                    f"manual refund(s) {adopted} of {goodwill} already paid on the order; "
                     f"counted against credit note {note['code']} ({credit})"
                 ),
-                detail={"refunds": adopted_manual, "credit_note": note["code"]},
+                detail={"refunds": adopted, "credit_note": note["code"]},
                 now=now,
             )
         to_pay = credit - goodwill
         if to_pay.amount <= 0:
-            audit.record(
-                conn,
-                tenant=tenant_id,
-                actor="system:saga",
-                action="refund_covered_by_goodwill",
-                return_ref=return_ref,
-                now=now,
-                detail={"credit_note": note["code"], "goodwill": str(goodwill.amount)},
-            )
-            ledger.start(
-                conn,
-                tenant=tenant_id,
-                key=key,
-                kind="refund",
-                return_ref=return_ref,
-                detail={},
-                now=now,
-            )
-            ledger.finish(
-                conn,
-                tenant=tenant_id,
-                key=key,
-                remote_ref=adopted_manual[0],
-                detail={"covered_by": adopted_manual},
-                now=now,
-            )
-            returns.set_state_refs(conn, tenant_id, return_ref, refund_ref=adopted_manual[0])
+            _covered(conn, tenant_id, return_ref, key=key, adopted=adopted, now=now)
             return None
-        refunded = sum(
-            (r.amount.amount for r in existing if r.status in {"succeeded", "pending"}), Decimal(0)
+        capped = _cap_at_payment(
+            ctx,
+            conn=conn,
+            tenant_id=tenant_id,
+            return_ref=return_ref,
+            note=note,
+            to_pay=to_pay,
+            payment=payment,
+            existing=existing,
         )
-        remaining = payment.amount.amount - refunded
-        if to_pay.amount > remaining:
-            excess = to_pay.amount - remaining
-            tolerance = Decimal(ctx.tenant(tenant_id).refund_tolerance) * max(
-                1, len(note["lines"] or [])
-            )
-            if excess > tolerance:
-                exceptions.raise_open(
-                    conn,
-                    tenant=tenant_id,
-                    kind="amount_mismatch",
-                    owner="finance",
-                    return_ref=return_ref,
-                    subject=f"refund:{note['code']}",
-                    message=(
-                        f"credit note {note['code']} asks for {to_pay} but only "
-                        f"{remaining} is left to refund on payment {payment.payment_ref}"
-                    ),
-                    detail={"credit_note": note["code"], "remaining": str(remaining)},
-                    now=now,
-                )
-                return None
-            audit.record(
-                conn,
-                tenant=tenant_id,
-                actor="system:saga",
-                action="refund_capped_at_payment",
-                return_ref=return_ref,
-                now=now,
-                detail={"credit_note": note["code"], "rounding": str(excess)},
-            )
-            to_pay = Money(remaining, to_pay.currency)
+        if capped is None:
+            return None
         ledger.start(
             conn,
             tenant=tenant_id,
             key=key,
             kind="refund",
             return_ref=return_ref,
-            detail={"amount": str(to_pay.amount), "payment_ref": payment.payment_ref},
+            detail={"amount": str(capped.amount), "payment_ref": payment.payment_ref},
             now=now,
         )
     if ctx.settings.shadow_mode:
         return None
     paid = gateway.refund(
         payment.payment_ref,
-        amount=to_pay,
+        amount=capped,
         idempotency_key=key,
         metadata={"return_ref": return_ref, "credit_note": note["code"], "tenant": tenant_id},
     )
-    _done(ctx, tenant_id, return_ref, key, paid, how="paid")
+    _done(ctx, tenant_id, return_ref, key=key, paid=paid, how="paid")
     return paid
 
 
+def _adopt_goodwill(
+    conn: Connection,
+    tenant_id: str,
+    return_ref: str,
+    existing: list[GatewayRefund],
+    now: datetime,
+) -> tuple[Money, list[str]]:
+    """Claim the manual refunds on the payment that no other return claimed (once each)."""
+    total: Money | None = None
+    adopted: list[str] = []
+    for manual in (r for r in existing if r.manual and r.status in LIVE):
+        claim = f"goodwill:{tenant_id}:{manual.refund_ref}"
+        fresh = ledger.start(
+            conn,
+            tenant=tenant_id,
+            key=claim,
+            kind="goodwill",
+            return_ref=return_ref,
+            detail={"amount": str(manual.amount.amount), "return_ref": return_ref},
+            now=now,
+        )
+        prior = None if fresh else ledger.get(conn, tenant_id, claim)
+        if fresh or (prior is not None and prior.detail.get("return_ref") == return_ref):
+            total = manual.amount if total is None else total + manual.amount
+            adopted.append(manual.refund_ref)
+    currency = existing[0].amount.currency if existing else "GBP"
+    return (total or Money.zero(currency)), adopted
+
+
+def _cap_at_payment(
+    ctx: Context,
+    *,
+    conn: Connection,
+    tenant_id: str,
+    return_ref: str,
+    note: dict[str, Any],
+    to_pay: Money,
+    payment: Payment,
+    existing: list[GatewayRefund],
+) -> Money | None:
+    """`to_pay`, capped at what is left on the payment when the excess is only rounding."""
+    refunded = sum((r.amount.amount for r in existing if r.status in LIVE), Decimal(0))
+    remaining = payment.amount.amount - refunded
+    if to_pay.amount <= remaining:
+        return to_pay
+    now = ctx.clock.now()
+    excess = to_pay.amount - remaining
+    tolerance = Decimal(ctx.tenant(tenant_id).refund_tolerance) * max(1, len(note["lines"] or []))
+    if excess > tolerance:
+        exceptions.raise_open(
+            conn,
+            tenant=tenant_id,
+            kind="amount_mismatch",
+            owner="finance",
+            return_ref=return_ref,
+            subject=f"refund:{note['code']}",
+            message=(
+                f"credit note {note['code']} asks for {to_pay} but only {remaining} "
+                f"is left to refund on payment {payment.payment_ref}"
+            ),
+            detail={"credit_note": note["code"], "remaining": str(remaining)},
+            now=now,
+        )
+        return None
+    audit.record(
+        conn,
+        tenant=tenant_id,
+        actor="system:saga",
+        action="refund_capped_at_payment",
+        return_ref=return_ref,
+        now=now,
+        detail={"credit_note": note["code"], "rounding": str(excess)},
+    )
+    return Money(remaining, to_pay.currency)
+
+
+def _covered(
+    conn: Connection,
+    tenant_id: str,
+    return_ref: str,
+    *,
+    key: str,
+    adopted: list[str],
+    now: datetime,
+) -> None:
+    """The goodwill already paid covers the whole credit: record it, pay nothing."""
+    audit.record(
+        conn,
+        tenant=tenant_id,
+        actor="system:saga",
+        action="refund_covered_by_goodwill",
+        return_ref=return_ref,
+        now=now,
+        detail={"covered_by": adopted},
+    )
+    ledger.start(
+        conn, tenant=tenant_id, key=key, kind="refund", return_ref=return_ref, detail={}, now=now
+    )
+    ledger.finish(
+        conn,
+        tenant=tenant_id,
+        key=key,
+        remote_ref=adopted[0],
+        detail={"covered_by": adopted},
+        now=now,
+    )
+    returns.set_state_refs(conn, tenant_id, return_ref, refund_ref=adopted[0])
+
+
+def _exception(
+    ctx: Context,
+    tenant_id: str,
+    return_ref: str,
+    kind: str,
+    *,
+    message: str,
+    detail: dict[str, Any],
+) -> None:
+    with ctx.db.begin() as conn:
+        exceptions.raise_open(
+            conn,
+            tenant=tenant_id,
+            kind=kind,
+            owner="finance",
+            return_ref=return_ref,
+            message=message,
+            detail=detail,
+            now=ctx.clock.now(),
+        )
+
+
 def _done(
-    ctx: Context, tenant_id: str, return_ref: str, key: str, paid: GatewayRefund, how: str
+    ctx: Context, tenant_id: str, return_ref: str, *, key: str, paid: GatewayRefund, how: str
 ) -> None:
     now = ctx.clock.now()
     with ctx.db.begin() as conn:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 def stage(ctx: Context, conn: Connection, ret: Return) -> ReturnState:
-    """Move a READY return to STAGED, HELD or NOTHING_TO_CREDIT (inside the caller's transaction)."""
+    """Move a READY return to STAGED, HELD or NOTHING_TO_CREDIT, in the caller's transaction."""
     tenant = ctx.tenant(ret.tenant)
     now = ctx.clock.now()
     if not ret.creditable_lines:

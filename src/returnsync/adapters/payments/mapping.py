@@ -129,7 +129,7 @@ def _validate(model: type[_M], obj: _Object) -> _M:
         ) from exc
 
 
-def connector_error(exc: stripe.StripeError, *, write: bool) -> ConnectorError:  # noqa: PLR0911 (one return per row of the table above)
+def connector_error(exc: stripe.StripeError, *, write: bool) -> ConnectorError:
     """The ConnectorError a Stripe SDK error means; `write` for calls that change state."""
     status = exc.http_status
     message = f"gateway: {type(exc).__name__}: {exc.user_message or exc}"
