@@ -79,6 +79,12 @@ def fresh_pg_database(admin_url: str) -> tuple[str, object]:
     return url, drop
 
 
+@pytest.fixture(scope="session")
+def pg_database_factory() -> object:
+    """`fresh_pg_database` for tests that need their own PostgreSQL database."""
+    return fresh_pg_database
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db(
     request: pytest.FixtureRequest, tmp_path: Path, pg_admin_url: str | None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -21,13 +21,25 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """One retailer, 30 orders, 12 returns, settled."""
-    path: Path = tmp_path_factory.mktemp("e2e") / "e2e.db"
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def world(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    pg_admin_url: str | None,
+    pg_database_factory: Any,
+) -> Iterator[World]:
+    """One retailer, 30 orders, 12 returns, settled; on a SQLite file, then on PostgreSQL."""
+    drop = None
+    if request.param == "sqlite":
+        path: Path = tmp_path_factory.mktemp("e2e") / "e2e.db"
+        url = f"sqlite:///{path}"
+    else:
+        if pg_admin_url is None:
+            pytest.skip("PostgreSQL not reachable (set RETURNSYNC_TEST_PG_DSN)")
+        url, drop = pg_database_factory(pg_admin_url)
     w = start_world(
         WorldOptions(
-            db_url=f"sqlite:///{path}",
+            db_url=url,
             tenants=1,
             orders_per_tenant=30,
             returns_per_tenant=12,
@@ -36,11 +48,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         )
     )
     try:
-        settled = w.wait_settled(60)
+        settled = w.wait_settled(90)
         assert settled, f"did not settle: {w.progress()} {w.summary()} {w.diagnose()}"
         yield w
     finally:
         w.stop()
+        if drop is not None:
+            drop()
 
 
 def _company(w: World) -> dict:
