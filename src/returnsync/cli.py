@@ -71,14 +71,18 @@ def _print_rows(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> Non
 @config_app.command("check")
 def config_check(tenants: TenantsOpt = None) -> None:
     """Print the effective configuration with secrets masked; exit 2 on a bad file."""
+    from sqlalchemy.engine import make_url  # noqa: PLC0415
+
     from returnsync.config import load_tenants, masked  # noqa: PLC0415
 
     settings = _settings(tenants)
     loaded = load_tenants(settings.tenants_file)
+    shown = settings.model_dump(mode="json")
+    shown["database_url"] = make_url(settings.database_url).render_as_string(hide_password=True)
     console.print_json(
         json.dumps(
             {
-                "settings": settings.model_dump(mode="json"),
+                "settings": shown,
                 "tenants": {k: masked(t) for k, t in loaded.items()},
             }
         )
@@ -115,8 +119,13 @@ def serve(host: str = "127.0.0.1", port: int = 8000, tenants: TenantsOpt = None)
 
 @app.command()
 def worker(
-    threads: int = typer.Option(2, help="Worker threads in this process."),
-    name: str = typer.Option("worker", help="Worker name in job leases."),
+    *,
+    threads: Annotated[
+        int | None, typer.Option(help="Worker threads (default RETURNSYNC_WORKER_THREADS).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Worker name in leases (default RETURNSYNC_WORKER_ID).")
+    ] = None,
     tenants: TenantsOpt = None,
 ) -> None:
     """Run job workers only (scale out: many processes, on PostgreSQL)."""
@@ -179,6 +188,20 @@ def exceptions_list(
 
     rows = queries.exceptions(_context(tenants), tenant=tenant, status="open")
     _print_rows(rows, fmt, ["id", "tenant", "kind", "owner", "return_ref", "message"])
+
+
+@app.command()
+def resolve(
+    exception_id: int,
+    actor: Annotated[str, typer.Option(help="Your name, for the audit log.")],
+    note: Annotated[str, typer.Option(help="What you did about it.")],
+    tenants: TenantsOpt = None,
+) -> None:
+    """Close an exception you have dealt with (audited); then `replay` what it blocked."""
+    from returnsync.services import operations  # noqa: PLC0415
+
+    done = operations.resolve_exception(_context(tenants), exception_id, actor=actor, note=note)
+    console.print(f"resolved {done['kind']} for {done['tenant']} {done['return_ref']}")
 
 
 @sku_app.command("map")

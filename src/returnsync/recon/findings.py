@@ -98,4 +98,3 @@ class Finding:
     def sort_key(self) -> tuple[str, str, str, str]:
         """The order findings are reported in: tenant, return, line, kind."""
         return (self.tenant, self.return_ref, self.line_id or "", self.kind.value)
-

@@ -16,7 +16,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from openpyxl import Workbook
 from rich.table import Table
 
 from returnsync.recon.findings import FindingKind, Severity
@@ -110,6 +109,8 @@ def write_csv(findings: Iterable[Finding], out: TextIO) -> Tally:
 
 def write_xlsx(findings: Iterable[Finding], path: Path) -> Tally:
     """Write a workbook: a `findings` sheet (streamed) and a `summary` sheet."""
+    from openpyxl import Workbook  # noqa: PLC0415 - only the xlsx format needs it
+
     tally = Tally()
     book = Workbook(write_only=True)
     sheet = book.create_sheet("findings")

@@ -74,8 +74,11 @@ def decide_line(facts: LineFacts, policy: TenantPolicy, as_of: datetime) -> list
 def decide_return(facts: ReturnFacts, policy: TenantPolicy, as_of: datetime) -> list[Finding]:
     """Findings of one return: documents against each other and money against money."""
     found: list[Finding] = []
+    # Nothing downstream after the SLA and no SKU holding the return back: the events
+    # never reached the pipeline (a missed webhook and a missed poll).
     if (
         not facts.traced
+        and not facts.has_unmatched_sku
         and facts.received_quantity > 0
         and facts.expected_amount > 0
         and overdue(facts.first_received_at, policy.received_to_credited_hours, as_of)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from returnsync.errors import ConfigError
 from returnsync.services import staging
-from returnsync.storage import audit, catalogue, jobqueue
+from returnsync.storage import audit, catalogue, exceptions, jobqueue
 
 if TYPE_CHECKING:
     from returnsync.services.context import Context
@@ -66,3 +66,22 @@ def revive_dead_jobs(ctx: Context, *, actor: str, job_id: int | None = None) -> 
             detail={"job_id": job_id, "count": count},
         )
     return count
+
+
+def resolve_exception(ctx: Context, exception_id: int, *, actor: str, note: str) -> dict[str, str]:
+    """Close an exception a person has dealt with (audited); raises ConfigError if not open."""
+    now = ctx.clock.now()
+    with ctx.db.begin() as conn:
+        row = exceptions.resolve_by_id(conn, exception_id, now=now)
+        if row is None:
+            raise ConfigError(f"no open exception with id {exception_id}")
+        audit.record(
+            conn,
+            tenant=row["tenant"],
+            actor=actor,
+            action="exception_resolved",
+            return_ref=row["return_ref"],
+            now=now,
+            detail={"exception_id": exception_id, "kind": row["kind"], "note": note},
+        )
+    return {"tenant": row["tenant"], "kind": row["kind"], "return_ref": row["return_ref"]}

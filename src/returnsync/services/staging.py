@@ -17,6 +17,8 @@ from returnsync.services.context import serial_key
 from returnsync.storage import audit, catalogue, exceptions, jobqueue, khaos, returns
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sqlalchemy.engine import Connection
 
     from returnsync.services.context import Context
@@ -170,6 +172,10 @@ def replay_held(ctx: Context, conn: Connection, tenant_id: str, *, actor: str) -
                 conn, tenant=tenant_id, kind="sku_unmatched", subject=exc["subject"], now=now
             )
     replayed = []
+    for state in (ReturnState.CREDITED, ReturnState.REFUNDED):
+        # A saga waiting on a fixed exception (payment not found, ...) is nudged again.
+        for row in returns.listing(conn, tenant=tenant_id, state=state.value, limit=10_000):
+            _enqueue_advance(conn, tenant_id, row["return_ref"], now)
     for row in returns.listing(conn, tenant=tenant_id, state=ReturnState.HELD.value, limit=10_000):
         ref = row["return_ref"]
         still_blocked = [
@@ -183,14 +189,18 @@ def replay_held(ctx: Context, conn: Connection, tenant_id: str, *, actor: str) -
         audit.record(
             conn, tenant=tenant_id, actor=actor, action="replayed", return_ref=ref, now=now
         )
-        jobqueue.enqueue(
-            conn,
-            tenant=tenant_id,
-            kind="advance",
-            serial_key=serial_key(tenant_id, ref),
-            dedupe_key=f"advance:{tenant_id}:{ref}",
-            payload={"return_ref": ref},
-            now=now,
-        )
+        _enqueue_advance(conn, tenant_id, ref, now)
         replayed.append(ref)
     return replayed
+
+
+def _enqueue_advance(conn: Connection, tenant_id: str, ref: str, now: datetime) -> None:
+    jobqueue.enqueue(
+        conn,
+        tenant=tenant_id,
+        kind="advance",
+        serial_key=serial_key(tenant_id, ref),
+        dedupe_key=f"advance:{tenant_id}:{ref}",
+        payload={"return_ref": ref},
+        now=now,
+    )

@@ -105,3 +105,22 @@ def listing(
         stmt = stmt.where(exceptions.c.tenant == tenant)
     stmt = stmt.order_by(exceptions.c.id.desc()).limit(limit)
     return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def resolve_by_id(conn: Connection, exception_id: int, *, now: datetime) -> dict[str, Any] | None:
+    """Resolve one open exception by id; returns it, or None when no such open exception."""
+    row = (
+        conn.execute(
+            select(exceptions).where(exceptions.c.id == exception_id, exceptions.c.status == "open")
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    conn.execute(
+        update(exceptions)
+        .where(exceptions.c.id == exception_id)
+        .values(status="resolved", resolved_at=now)
+    )
+    return dict(row)

@@ -54,6 +54,16 @@ def save(
         },
         keys=["tenant", "return_ref"],
     )
+    resolved = {
+        r.line_id: (r.stock_id, r.stock_code)
+        for r in conn.execute(
+            select(
+                return_lines.c.line_id, return_lines.c.stock_id, return_lines.c.stock_code
+            ).where(
+                return_lines.c.tenant == ret.tenant, return_lines.c.return_ref == ret.return_ref
+            )
+        )
+    }
     conn.execute(
         delete(return_lines).where(
             return_lines.c.tenant == ret.tenant, return_lines.c.return_ref == ret.return_ref
@@ -73,6 +83,8 @@ def save(
                     "disposition": line.disposition.value,
                     "condition": line.condition,
                     "unit_price": line.unit_price.amount,
+                    "stock_id": resolved.get(line.line_id, (None, None))[0],
+                    "stock_code": resolved.get(line.line_id, (None, None))[1],
                 }
                 for line in ret.lines
             ],
