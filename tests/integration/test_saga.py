@@ -1,0 +1,292 @@
+"""The saga over a real database (SQLite file and PostgreSQL) with in-test fakes of the vendors.
+
+The fakes record what was asked of them; the assertions are about effects at the "vendor".
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from pydantic import SecretStr
+
+from returnsync.adapters.notify.fake import FakeNotifier
+from returnsync.adapters.payments.fake import FakeGateway
+from returnsync.config import GatewayTenant, KhaosTenant, Settings, Tenant, ZigZagTenant
+from returnsync.domain.model import Disposition
+from returnsync.domain.money import Money
+from returnsync.domain.sku import StockItem
+from returnsync.engine.handlers import HANDLERS
+from returnsync.engine.worker import Worker
+from returnsync.errors import OutcomeUnknownError
+from returnsync.ports import ReturnSnapshot
+from returnsync.services import channel, intake, operations
+from returnsync.services.context import Context
+from returnsync.storage import catalogue, exceptions, returns
+
+if TYPE_CHECKING:
+    from returnsync.storage.db import Database
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+RAW = json.loads((FIXTURES / "zigzag" / "return_processed.json").read_text())
+KEY = "whk-secret"
+
+
+class FakePlatform:
+    """ZigZag as a dict of return snapshots; records refunds it is told about."""
+
+    def __init__(self) -> None:
+        self.returns: dict[str, dict[str, Any]] = {}
+        self.refunds: list[tuple[str, Money, str, str]] = []
+
+    def put(self, raw: dict[str, Any]) -> None:
+        self.returns[raw["returnId"]] = raw
+
+    def get_return(self, return_ref: str) -> ReturnSnapshot:
+        raw = self.returns[return_ref]
+        return ReturnSnapshot(
+            return_ref=return_ref,
+            status=raw["status"],
+            updated_at=datetime.fromisoformat(raw["updatedAt"]),
+            raw=raw,
+        )
+
+    def returns_updated_since(self, since: datetime):  # type: ignore[no-untyped-def]
+        snaps = [self.get_return(r) for r in self.returns]
+        return iter([s for s in snaps if s.updated_at >= since])
+
+    def record_refund(
+        self, return_ref: str, *, amount: Money, refund_ref: str, credit_note: str
+    ) -> None:
+        self.refunds.append((return_ref, amount, refund_ref, credit_note))
+
+
+class LosingGateway(FakeGateway):
+    """Applies the first refund, then loses the response (the worst fault)."""
+
+    lose_next = True
+
+    def refund(self, payment_ref, *, amount, idempotency_key, metadata):  # type: ignore[no-untyped-def, override]
+        paid = super().refund(
+            payment_ref, amount=amount, idempotency_key=idempotency_key, metadata=metadata
+        )
+        if self.lose_next:
+            self.lose_next = False
+            raise OutcomeUnknownError("response lost", system="gateway")
+        return paid
+
+
+def _tenant() -> Tenant:
+    return Tenant(
+        id="acme",
+        name="Acme",
+        zigzag=ZigZagTenant(
+            retailer_code="GL123", username="u", password=SecretStr("p"), webhook_key=SecretStr(KEY)
+        ),
+        khaos=KhaosTenant(
+            channel_username="kcc",
+            channel_password=SecretStr("kp"),
+            return_urn="WEBRETURNS",
+            return_reasons={
+                d: str(i + 1)
+                for i, d in enumerate(d for d in Disposition if d is not Disposition.MISSING)
+            },
+        ),
+        gateway=GatewayTenant(api_key=SecretStr("sk_test")),
+    )
+
+
+@pytest.fixture
+def world(db: Database, clock):  # type: ignore[no-untyped-def]
+    platform = FakePlatform()
+    gateway = LosingGateway()
+    gateway.lose_next = False
+    gateway.add_payment(order_ref="ORD-10001", amount=Money.of("74.97", "GBP"), payment_ref="pi_1")
+    ctx = Context(
+        settings=Settings(database_url=db.url, job_lease_seconds=30),
+        db=db,
+        clock=clock,
+        tenants={"acme": _tenant()},
+        notifier=FakeNotifier(),
+        platform_factory=lambda _t: platform,
+        gateway_factory=lambda _t: gateway,
+    )
+    worker = Worker(ctx, HANDLERS, name="t", seed=1)
+    with db.begin() as conn:
+        catalogue.save_items(
+            conn, "acme", [StockItem(stock_id="6027", stock_code="TSHIRT-BLK-L")], clock.now()
+        )
+    return ctx, platform, gateway, worker
+
+
+def _deliver(
+    ctx: Context, raw: dict[str, Any], event_id: str, event_type: str = "ReturnItemsInspected"
+) -> int:
+    body = {
+        "eventId": event_id,
+        "eventType": event_type,
+        "occurredAt": raw["updatedAt"],
+        "retailerCode": raw["retailerCode"],
+        "returnId": raw["returnId"],
+        "orderNumber": raw["orderNumber"],
+        "data": raw,
+    }
+    receipt = intake.accept_zigzag_webhook(
+        ctx, "acme", {"X-ZigZag-Api-Key": KEY}, json.dumps(body).encode()
+    )
+    return receipt.status
+
+
+def _credit_note(ctx: Context, code: str = "CN00042", gross: str = "74.97") -> None:
+    net = (Decimal(gross) / Decimal("1.2")).quantize(Decimal("0.01"))
+    doc = {
+        "Statuses": [
+            {
+                "OrderCode": code,
+                "OrderID": "2101",
+                "Status": "Complete",
+                "AssociatedRef": "ZZ-GL123-R000123",
+                "OrderType": {"ID": "2", "Name": "Credit Note"},
+                "Totals": {
+                    "Net": float(net),
+                    "Tax": float(Decimal(gross) - net),
+                    "Gross": float(gross),
+                    "Currency": "GBP",
+                },
+                "Lines": [],
+            }
+        ]
+    }
+    assert (
+        intake.accept_khaos_push(ctx, "acme", "order-status", json.dumps(doc).encode()).status
+        == 200
+    )
+
+
+def _state(ctx: Context) -> str:
+    with ctx.db.begin() as conn:
+        ret = returns.get(conn, "acme", "R000123")
+    assert ret is not None
+    return ret.state.value
+
+
+def test_one_return_end_to_end_and_every_webhook_twice(world) -> None:  # type: ignore[no-untyped-def]
+    """Webhook -> staged -> credit note -> one refund naming it -> ZigZag told; replays: no-ops."""
+    ctx, platform, gateway, worker = world
+    platform.put(RAW)
+    assert _deliver(ctx, RAW, "e1") == 200
+    assert _deliver(ctx, RAW, "e1") == 200  # duplicate delivery
+    worker.drain()
+    assert _state(ctx) == "staged"
+    page, cursor = channel.returns_page(ctx, "acme", None, None)
+    assert [r["AssociatedRef"] for r in page["Returns"]] == ["ZZ-GL123-R000123"]
+    assert channel.returns_page(ctx, "acme", cursor, None)[0]["Returns"] == []
+    _credit_note(ctx)
+    _credit_note(ctx)  # KCC re-sends a push
+    worker.drain()
+    assert _state(ctx) == "closed"
+    assert len(gateway.refunds) == 1
+    assert gateway.refunds[0].metadata["credit_note"] == "CN00042"
+    assert platform.refunds[0][3] == "CN00042"
+    _deliver(ctx, RAW, "e2", "ReturnRefunded")
+    worker.drain()
+    assert len(gateway.refunds) == 1
+
+
+def test_lost_refund_response_is_adopted_not_paid_twice(world) -> None:  # type: ignore[no-untyped-def]
+    """The gateway applied the refund but we never saw the answer: the retry adopts it."""
+    ctx, platform, gateway, worker = world
+    gateway.lose_next = True
+    platform.put(RAW)
+    _deliver(ctx, RAW, "e1")
+    worker.drain()
+    _credit_note(ctx)
+    worker.drain()
+    ctx.clock.advance(hours=2)  # the retry backoff
+    worker.drain()
+    assert _state(ctx) == "closed"
+    assert len(gateway.refunds) == 1
+
+
+def test_goodwill_refund_is_adopted_and_only_the_rest_paid(world) -> None:  # type: ignore[no-untyped-def]
+    """A CX agent refunded 10.00 by hand: we pay 64.97 and flag it for finance."""
+    ctx, platform, gateway, worker = world
+    gateway.add_manual_refund("pi_1", Money.of("10.00", "GBP"))
+    platform.put(RAW)
+    _deliver(ctx, RAW, "e1")
+    worker.drain()
+    _credit_note(ctx)
+    worker.drain()
+    ours = [r for r in gateway.refunds if r.metadata.get("return_ref")]
+    assert [r.amount for r in ours] == [Money.of("64.97", "GBP")]
+    with ctx.db.begin() as conn:
+        assert exceptions.counts(conn) == {"goodwill_refund_adopted": 1}
+
+
+def test_second_credit_note_for_a_return_is_flagged_not_refunded(world) -> None:  # type: ignore[no-untyped-def]
+    """A duplicate credit note in Khaos is a finance exception, never a second refund."""
+    ctx, platform, gateway, worker = world
+    platform.put(RAW)
+    _deliver(ctx, RAW, "e1")
+    worker.drain()
+    _credit_note(ctx, "CN00042")
+    worker.drain()
+    _credit_note(ctx, "CN00099")
+    worker.drain()
+    assert len(gateway.refunds) == 1
+    with ctx.db.begin() as conn:
+        assert exceptions.counts(conn) == {"duplicate_credit_note": 1}
+
+
+def test_unmatched_sku_holds_then_mapping_replays(world) -> None:  # type: ignore[no-untyped-def]
+    """An unknown SKU holds the return with suggestions; mapping it (audited) stages it."""
+    ctx, platform, _gateway, worker = world
+    raw = copy.deepcopy(RAW)
+    raw["items"][0]["sku"] = "TSHIRT-BLK-L-V2"
+    platform.put(raw)
+    _deliver(ctx, raw, "e1")
+    worker.drain()
+    assert _state(ctx) == "held"
+    with ctx.db.begin() as conn:
+        (exc,) = exceptions.open_for(conn, "acme", "sku_unmatched")
+    assert exc["detail"]["suggestions"] == ["TSHIRT-BLK-L"]
+    assert exc["owner"] == "operations"
+    replayed = operations.map_sku(ctx, "acme", "TSHIRT-BLK-L-V2", "TSHIRT-BLK-L", actor="jo")
+    assert replayed == ["R000123"]
+    worker.drain()
+    assert _state(ctx) == "staged"
+    detail = __import__("returnsync.services.queries", fromlist=["x"]).return_detail(
+        ctx, "acme", "R000123"
+    )
+    assert [e["actor"] for e in detail["timeline"] if e["action"] == "replayed"] == ["jo"]
+
+
+def test_stale_snapshot_never_moves_a_return_back(world) -> None:  # type: ignore[no-untyped-def]
+    """An older ZigZag snapshot arriving late is kept in the timeline but changes nothing."""
+    ctx, platform, _gateway, worker = world
+    platform.put(RAW)
+    _deliver(ctx, RAW, "e1")
+    worker.drain()
+    old = copy.deepcopy(RAW)
+    old["status"] = "Received"
+    old["updatedAt"] = "2026-10-05T10:00:00Z"
+    for item in old["items"]:
+        item["inspections"] = []
+    platform.put(old)
+    _deliver(ctx, old, "e0", "ReturnReceived")
+    worker.drain()
+    assert _state(ctx) == "staged"
+
+
+def test_bad_webhook_content_is_kept_and_quarantined(world) -> None:  # type: ignore[no-untyped-def]
+    """Authenticated garbage is stored and quarantined with an exception (202, no retry storm)."""
+    ctx, *_ = world
+    receipt = intake.accept_zigzag_webhook(ctx, "acme", {"X-ZigZag-Api-Key": KEY}, b"{not json")
+    assert receipt.status == 202
+    with ctx.db.begin() as conn:
+        assert exceptions.counts(conn) == {"invalid_payload": 1}
