@@ -35,11 +35,13 @@ types: install ## mypy --strict on src/
 test: lint types ## lint, types and the whole test suite (SQLite and PostgreSQL)
 	$(BIN)/pytest -q
 
-chaos: install ## the large chaos and deterministic-simulation runs
-	$(BIN)/pytest -q -m chaos --run-chaos
+chaos: install ## 10,000 simulated seeds, 10,000+ fuzzed bodies, 2,000 returns with 100 kills on SQLite and PostgreSQL
+	$(BIN)/pytest -q -m chaos --run-chaos tests
+	$(BIN)/python -m returnsync.simulators.demo.chaos --returns 2000 --kills 100 --workers 4 --backend sqlite
+	$(BIN)/python -m returnsync.simulators.demo.chaos --returns 2000 --kills 100 --workers 4 --backend postgresql
 
-bench: install ## every benchmark; results go in the README table
-	$(BIN)/python -m bench.reconcile
+bench: install ## every benchmark (ingest, pipeline, catalog, reconcile); results go in the README table
+	$(BIN)/python -m bench all
 
 bench-reconcile: install ## reconcile 1,000,000 lines from files vs a bare DuckDB join
 	$(BIN)/python -m bench.reconcile
