@@ -59,7 +59,7 @@ class ZigZagStub:
     def revoke_all(self) -> None:
         self.valid.clear()
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:  # noqa: PLR0911 (a router)
+    def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         if request.url.path == "/token":
             return self._token(request)
