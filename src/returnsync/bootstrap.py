@@ -100,5 +100,9 @@ def runtime(ctx: Context, *, name: str | None = None, threads: int | None = None
             name=name or settings.worker_id,
             threads=threads or settings.worker_threads,
         ),
-        scheduler=Scheduler(ctx, interval=settings.poll_interval_seconds),
+        scheduler=Scheduler(
+            ctx,
+            interval=settings.poll_interval_seconds,
+            monitor_interval=settings.monitor_interval_seconds,
+        ),
     )

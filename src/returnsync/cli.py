@@ -204,6 +204,32 @@ def resolve(
     console.print(f"resolved {done['kind']} for {done['tenant']} {done['return_ref']}")
 
 
+@app.command()
+def monitor(tenants: TenantsOpt = None) -> None:
+    """Reconcile every tenant now: open, refresh and auto-close findings."""
+    from returnsync.engine.scheduler import Scheduler  # noqa: PLC0415
+
+    for run in Scheduler(_context(tenants), interval=0).reconcile():
+        console.print(
+            f"{run.tenant}: {run.found} finding(s), {run.opened} new, {run.closed} closed"
+        )
+
+
+@app.command()
+def findings(
+    tenant: str | None = None,
+    fmt: str = typer.Option("table", "--format", help="table|json"),
+    tenants: TenantsOpt = None,
+) -> None:
+    """Open reconciliation findings, most severe first."""
+    from returnsync.services import queries  # noqa: PLC0415
+
+    rows = queries.findings(_context(tenants), tenant=tenant)
+    _print_rows(
+        rows, fmt, ["tenant", "kind", "severity", "owner", "return_ref", "line_id", "amount"]
+    )
+
+
 @sku_app.command("map")
 def sku_map(
     tenant: str,

@@ -104,6 +104,7 @@ class Settings(BaseSettings):
     worker_threads: int = Field(default=2, ge=1, le=64)
     job_lease_seconds: float = 60.0
     poll_interval_seconds: float = 300.0
+    monitor_interval_seconds: float = 300.0  # continuous reconciliation of every tenant
     shadow_mode: bool = False  # stage nothing, refund nothing: record what would happen
 
 

@@ -25,7 +25,7 @@ from returnsync.engine.handlers import HANDLERS
 from returnsync.engine.worker import Worker
 from returnsync.errors import OutcomeUnknownError
 from returnsync.ports import ReturnSnapshot
-from returnsync.services import channel, intake, operations
+from returnsync.services import channel, intake, monitor, operations, queries, sweep
 from returnsync.services.context import Context
 from returnsync.storage import catalogue, exceptions, returns
 
@@ -158,7 +158,16 @@ def _credit_note(ctx: Context, code: str = "CN00042", gross: str = "74.97") -> N
                     "Gross": float(gross),
                     "Currency": "GBP",
                 },
-                "Lines": [],
+                "Lines": [
+                    {
+                        "SKU": "TSHIRT-BLK-L",
+                        "StockID": "6027",
+                        "Quantity": 3,
+                        "Net": float(net),
+                        "Tax": float(Decimal(gross) - net),
+                        "Gross": float(gross),
+                    }
+                ],
             }
         ]
     }
@@ -290,3 +299,32 @@ def test_bad_webhook_content_is_kept_and_quarantined(world) -> None:  # type: ig
     assert receipt.status == 202
     with ctx.db.begin() as conn:
         assert exceptions.counts(conn) == {"invalid_payload": 1}
+
+
+def test_monitor_opens_refreshes_and_closes_findings(world) -> None:  # type: ignore[no-untyped-def]
+    """A clean return yields no gap; a poll-only return is a webhook_gap until a webhook comes."""
+    ctx, platform, _gateway, worker = world
+    platform.put(RAW)
+    _deliver(ctx, RAW, "e1")
+    worker.drain()
+    _credit_note(ctx)
+    worker.drain()
+    first = monitor.run(ctx, "acme")
+    assert first.opened == 0, queries.findings(ctx, tenant="acme")
+    other = copy.deepcopy(RAW)
+    other["returnId"] = "R000124"
+    platform.put(other)
+    sweep.sweep(ctx, "acme")
+    worker.drain()
+    ctx.clock.advance(hours=1)
+    gap = monitor.run(ctx, "acme")
+    kinds = {f["kind"] for f in queries.findings(ctx, tenant="acme")}
+    assert gap.opened >= 1
+    assert "webhook_gap" in kinds
+    again = monitor.run(ctx, "acme")
+    assert again.opened == 0
+    _deliver(ctx, other, "e9")
+    worker.drain()
+    closed = monitor.run(ctx, "acme")
+    assert closed.closed >= 1
+    assert "webhook_gap" not in {f["kind"] for f in queries.findings(ctx, tenant="acme")}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING
 
-from returnsync.services import sweep
+from returnsync.services import monitor, sweep
 
 if TYPE_CHECKING:
     from returnsync.services.context import Context
@@ -15,11 +16,14 @@ log = logging.getLogger(__name__)
 
 
 class Scheduler:
-    """Runs the polling sweep for every tenant every `interval` seconds until stopped."""
+    """Runs the polling sweep every `interval` seconds and the reconciliation monitor every
+    `monitor_interval` seconds, for every tenant, until stopped."""
 
-    def __init__(self, ctx: Context, *, interval: float) -> None:
+    def __init__(self, ctx: Context, *, interval: float, monitor_interval: float = 0.0) -> None:
         self.ctx = ctx
         self.interval = interval
+        self.monitor_interval = monitor_interval
+        self._last_monitor = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="scheduler")
 
@@ -35,9 +39,25 @@ class Scheduler:
                 )
         return queued
 
+    def reconcile(self) -> list[monitor.MonitorRun]:
+        """One monitor run for every tenant."""
+        runs = []
+        for tenant_id in self.ctx.tenants:
+            try:
+                runs.append(monitor.run(self.ctx, tenant_id))
+            except Exception:
+                log.warning(
+                    "reconciliation failed for %s; next run retries", tenant_id, exc_info=True
+                )
+        return runs
+
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             self.tick()
+            now = time.monotonic()
+            if self.monitor_interval and now - self._last_monitor >= self.monitor_interval:
+                self._last_monitor = now
+                self.reconcile()
 
     def start(self) -> None:
         """Start the background thread."""

@@ -11,20 +11,35 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from returnsync.adapters.errors import InvalidPayloadError
 from returnsync.adapters.zigzag import mapping as zz_mapping
 from returnsync.adapters.zigzag import webhooks as zz_webhooks
 from returnsync.services.context import serial_key
-from returnsync.storage import audit, exceptions, inbox, jobqueue
+from returnsync.storage import audit, exceptions, inbox, jobqueue, tables
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from returnsync.adapters.zigzag import schemas as zz_schemas
     from returnsync.services.context import Context
 
 MAX_BODY_BYTES = 1_000_000  # a ZigZag return snapshot is a few KB; 1 MB is generous
+TOO_DEEP = "JSON nested too deeply to parse"
+
+
+def _length(column: Any) -> int:
+    return int(column.type.length)
+
+
+# Envelope ids land in columns of bounded length (PostgreSQL enforces them): eventId is the
+# inbox dedupe key, eventType part of the audit action, returnId the return's key.
+_ID_LIMITS = {
+    "eventId": _length(tables.inbox.c.dedupe_key),
+    "eventType": _length(tables.audit_log.c.action) - len("webhook:"),
+    "returnId": _length(tables.returns.c.return_ref),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,23 +61,22 @@ def accept_zigzag_webhook(
     if not zz_webhooks.verify_api_key(headers, tenant.zigzag.webhook_key.get_secret_value()):
         return Receipt(401, "missing or wrong X-ZigZag-Api-Key")
     now = ctx.clock.now()
-    text = body[:MAX_BODY_BYTES].decode("utf-8", errors="replace")
-    if len(body) > MAX_BODY_BYTES:
-        too_big = f"body of {len(body)} bytes is over {MAX_BODY_BYTES}"
-        return _quarantine(ctx, tenant_id, "zigzag_webhook", text, too_big)
+    text = _stored_text(body)
+    problem = _unreadable(body)
+    if problem is not None:
+        return _quarantine(ctx, tenant_id, "zigzag_webhook", text, problem)
     try:
         envelope = zz_mapping.parse_envelope(body)
     except InvalidPayloadError as exc:
         return _quarantine(ctx, tenant_id, "zigzag_webhook", text, str(exc))
+    except RecursionError:
+        return _quarantine(ctx, tenant_id, "zigzag_webhook", text, TOO_DEEP)
+    problem = _unstorable_ids(envelope)
+    if envelope.retailerCode != tenant.zigzag.retailer_code:
+        problem = f"retailerCode {envelope.retailerCode!r} is not this tenant's"
+    if problem is not None:  # checked before our transaction: _quarantine opens its own
+        return _quarantine(ctx, tenant_id, "zigzag_webhook", text, problem)
     with ctx.db.begin() as conn:
-        if envelope.retailerCode != tenant.zigzag.retailer_code:
-            return _quarantine(
-                ctx,
-                tenant_id,
-                "zigzag_webhook",
-                text,
-                f"retailerCode {envelope.retailerCode!r} is not this tenant's",
-            )
         message_id = inbox.store(
             conn,
             tenant=tenant_id,
@@ -100,15 +114,17 @@ def accept_khaos_push(ctx: Context, tenant_id: str, kind: str, body: bytes) -> R
     content later (a level going 5 -> 6 -> 5), so each is stored; processing is idempotent.
     """
     now = ctx.clock.now()
-    text = body[:MAX_BODY_BYTES].decode("utf-8", errors="replace")
+    text = _stored_text(body)
     source = f"kcc_{kind}"
-    if len(body) > MAX_BODY_BYTES:
-        too_big = f"body of {len(body)} bytes is over {MAX_BODY_BYTES}"
-        return _quarantine(ctx, tenant_id, source, text, too_big)
+    problem = _unreadable(body)
+    if problem is not None:
+        return _quarantine(ctx, tenant_id, source, text, problem)
     try:
-        json.loads(body)
-    except ValueError as exc:
+        json.loads(body.decode("utf-8"))  # what the worker will parse: the stored text
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return _quarantine(ctx, tenant_id, source, text, f"not JSON: {exc}")
+    except RecursionError:
+        return _quarantine(ctx, tenant_id, source, text, TOO_DEEP)
     with ctx.db.begin() as conn:
         message_id = inbox.store(
             conn,
@@ -127,6 +143,32 @@ def accept_khaos_push(ctx: Context, tenant_id: str, kind: str, body: bytes) -> R
             now=now,
         )
     return Receipt(200, "stored", message_id)
+
+
+def _stored_text(body: bytes) -> str:
+    """The body as the inbox keeps it: UTF-8 text of at most MAX_BODY_BYTES, bytes that are not
+    UTF-8 and NULs (which PostgreSQL text cannot hold) as U+FFFD. Exact for any readable body."""
+    return body[:MAX_BODY_BYTES].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
+def _unreadable(body: bytes) -> str | None:
+    """Why the body cannot be a message we accept, before parsing it; None if it may be."""
+    if len(body) > MAX_BODY_BYTES:
+        return f"body of {len(body)} bytes is over {MAX_BODY_BYTES}"
+    if b"\x00" in body:  # never in UTF-8 JSON; json.loads would read UTF-16/32 bodies
+        return "a NUL byte: not UTF-8 JSON"
+    return None
+
+
+def _unstorable_ids(envelope: zz_schemas.WebhookEnvelope) -> str | None:
+    """Why the envelope's ids cannot be stored as they are (too long, or a NUL); else None."""
+    for name, limit in _ID_LIMITS.items():
+        value = getattr(envelope, name)
+        if len(value) > limit:
+            return f"{name}: longer than {limit} characters"
+        if "\x00" in value:
+            return f"{name}: contains a NUL character"
+    return None
 
 
 def _quarantine(ctx: Context, tenant_id: str, source: str, text: str, reason: str) -> Receipt:

@@ -71,6 +71,23 @@ def exceptions(ctx: Context, *, tenant: str | None, status: str) -> list[dict[st
         return exceptions_repo.listing(conn, tenant=tenant, status=status)
 
 
+def findings(
+    ctx: Context, *, tenant: str | None, status: str = "open", limit: int = 500
+) -> list[dict[str, Any]]:
+    """Reconciliation findings, most severe first."""
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from returnsync.storage.tables import findings as table  # noqa: PLC0415
+
+    stmt = select(table).where(table.c.status == status).order_by(table.c.id).limit(limit)
+    if tenant is not None:
+        stmt = stmt.where(table.c.tenant == tenant)
+    order = ["critical", "high", "medium", "low", "info"]
+    with ctx.db.begin() as conn:
+        rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    return sorted(rows, key=lambda r: order.index(r["severity"]) if r["severity"] in order else 9)
+
+
 def jobs(ctx: Context, *, status: str | None) -> list[dict[str, Any]]:
     """Jobs, newest first."""
     with ctx.db.begin() as conn:

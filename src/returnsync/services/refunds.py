@@ -76,6 +76,7 @@ def refund(ctx: Context, tenant_id: str, return_ref: str) -> GatewayRefund | Non
         return None
     now = ctx.clock.now()
     with ctx.db.begin() as conn:
+        returns.set_state_refs(conn, tenant_id, return_ref, payment_ref=payment.payment_ref)
         goodwill, adopted = _adopt_goodwill(conn, tenant_id, return_ref, existing, now)
         if adopted:
             exceptions.raise_open(

@@ -46,6 +46,12 @@ def exception_queue(request: Request, tenant: str | None = None, status: str = "
     return jsonable_encoder(queries.exceptions(context(request), tenant=tenant, status=status))
 
 
+@router.get("/findings.json")
+def finding_list(request: Request, tenant: str | None = None, status: str = "open") -> Any:
+    """Reconciliation findings (kind, owner, severity, amount, evidence), most severe first."""
+    return jsonable_encoder(queries.findings(context(request), tenant=tenant, status=status))
+
+
 @router.get("/jobs.json")
 def job_list(request: Request, status: str | None = None) -> Any:
     """Jobs, newest first."""

@@ -33,9 +33,10 @@ def khaos_tenant(request: Request, tenant_id: str) -> Tenant:
         except (ValueError, UnicodeDecodeError):
             user, password = "", ""
         expected = tenant.khaos.channel_password.get_secret_value()
-        if hmac.compare_digest(user, tenant.khaos.channel_username) & hmac.compare_digest(
-            password, expected
-        ):
+        # bytes: compare_digest refuses str holding non-ASCII characters (a TypeError, a 500)
+        if hmac.compare_digest(
+            user.encode(), tenant.khaos.channel_username.encode()
+        ) & hmac.compare_digest(password.encode(), expected.encode()):
             return tenant
     raise HTTPException(
         status_code=401,

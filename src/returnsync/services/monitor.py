@@ -1,0 +1,301 @@
+"""Continuous reconciliation: gather live snapshots, run the rules, apply the findings.
+
+Gather: returns and lines from our confirmed ZigZag snapshots, credit notes as Khaos
+pushed them, refunds read live from the gateway (the ground truth). Decide: the pure
+rules of `returnsync.recon` plus `webhook_gap` (a state change ZigZag's webhooks never
+told us about, seen only by the polling sweep). Apply: open new findings (alerting on
+high and critical ones), refresh the ones still true, and close the ones that re-check
+green.
+
+Khaos pushes no stock movements, only levels, so the two stock-movement kinds
+(`refunded_not_restocked`, `restocked_damaged`) are left to `reconcile-files` with a
+stock export; the live monitor does not guess them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from returnsync.domain.model import Disposition
+from returnsync.recon.findings import Finding, FindingKind, Owner, Severity
+from returnsync.recon.policy import ReconPolicy, TenantPolicy
+from returnsync.recon.rules import reconcile
+from returnsync.recon.snapshot import CreditLine, Refund, ReturnLine, SkuLink, Snapshot
+from returnsync.storage.sql import upsert
+from returnsync.storage.tables import credit_notes, findings, return_lines, returns
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from returnsync.services.context import Context
+
+LIVE_EXCLUDED = frozenset({FindingKind.REFUNDED_NOT_RESTOCKED, FindingKind.RESTOCKED_DAMAGED})
+ALERT_FROM = Severity.HIGH
+WEBHOOK_GRACE = timedelta(minutes=30)  # normal webhook lag; ZigZag itself retries only daily
+PROCESSED = frozenset({"Processed", "Refunded", "Exchanged", "Closed"})
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorRun:
+    """What one run changed."""
+
+    tenant: str
+    found: int
+    opened: int
+    closed: int
+
+
+def run(ctx: Context, tenant_id: str, *, refunds_live: bool = True) -> MonitorRun:
+    """Reconcile one tenant now and record the outcome in the findings table."""
+    now = ctx.clock.now()
+    snapshot, gaps = gather(ctx, tenant_id, now=now, refunds_live=refunds_live)
+    tenant = ctx.tenant(tenant_id)
+    policy = ReconPolicy(
+        tenants={
+            tenant_id: TenantPolicy(
+                received_to_credited_hours=round(tenant.sla.received_to_credited_hours),
+                credited_to_refunded_hours=round(tenant.sla.credited_to_refunded_hours),
+                rounding_tolerance=Decimal(tenant.refund_tolerance),
+                retailer_code=tenant.zigzag.retailer_code,
+            )
+        }
+    )
+    found = [f for f in reconcile(snapshot, policy) if f.kind not in LIVE_EXCLUDED] + gaps
+    return apply(ctx, tenant_id, found, now=now)
+
+
+def gather(
+    ctx: Context, tenant_id: str, *, now: datetime, refunds_live: bool = True
+) -> tuple[Snapshot, list[Finding]]:
+    """The live snapshot of one tenant, plus webhook-gap findings from our own records."""
+    with ctx.db.begin() as conn:
+        rows = [
+            dict(r)
+            for r in conn.execute(select(returns).where(returns.c.tenant == tenant_id)).mappings()
+        ]
+        lines = [
+            dict(r)
+            for r in conn.execute(
+                select(return_lines).where(return_lines.c.tenant == tenant_id)
+            ).mappings()
+        ]
+        notes = [
+            dict(r)
+            for r in conn.execute(
+                select(credit_notes).where(credit_notes.c.tenant == tenant_id)
+            ).mappings()
+        ]
+    by_return: dict[str, list[dict[str, Any]]] = {}
+    for line in lines:
+        by_return.setdefault(line["return_ref"], []).append(line)
+    return_lines_out: list[ReturnLine] = []
+    links: dict[str, str] = {}
+    gaps: list[Finding] = []
+    for row in rows:
+        return_lines_out += _lines_of(row, by_return.get(row["return_ref"], []))
+        for line in by_return.get(row["return_ref"], []):
+            if line["stock_code"]:
+                links[line["sku"]] = line["stock_code"]
+        late = now - row["updated_at"] > WEBHOOK_GRACE
+        if row["seen_by_poll"] and not row["seen_by_webhook"] and late:
+            gaps.append(_webhook_gap(row))
+    refunds = _refunds(ctx, tenant_id, rows) if refunds_live else []
+    snapshot = Snapshot(
+        as_of=now,
+        returns=tuple(return_lines_out),
+        credits=tuple(c for note in notes for c in _credit_lines(tenant_id, note)),
+        refunds=tuple(refunds),
+        sku_links=tuple(SkuLink(tenant=tenant_id, sku=s, stock_code=c) for s, c in links.items()),
+    )
+    return snapshot, gaps
+
+
+def _lines_of(row: dict[str, Any], lines: list[dict[str, Any]]) -> list[ReturnLine]:
+    raw = row["snapshot"] or {}
+    history = {h.get("status"): h.get("at") for h in raw.get("statusHistory") or []}
+    received_at = _when(history.get("Received"))
+    processed_at = row["zigzag_updated_at"] if row["zigzag_status"] in PROCESSED else None
+    out = []
+    for line in lines:
+        missing = line["disposition"] == Disposition.MISSING.value
+        out.append(
+            ReturnLine(
+                tenant=row["tenant"],
+                return_ref=row["return_ref"],
+                order_ref=row["order_ref"],
+                line_id=line["line_id"],
+                sku=line["sku"],
+                quantity=line["quantity"],
+                received_quantity=0 if missing else line["quantity"],
+                disposition=line["disposition"],
+                refund_amount=Decimal(0) if missing else line["unit_price"] * line["quantity"],
+                currency=row["currency"],
+                status=row["zigzag_status"],
+                received_at=received_at or processed_at,
+                processed_at=processed_at,
+            )
+        )
+    return out
+
+
+def _when(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def _credit_lines(tenant_id: str, note: dict[str, Any]) -> list[CreditLine]:
+    lines = note["lines"] or []
+    if not lines:  # a credit note pushed without lines: one line carrying the totals
+        lines = [
+            {
+                "SKU": "",
+                "Quantity": 0,
+                "Net": note["net"],
+                "Tax": note["tax"],
+                "Gross": note["gross"],
+            }
+        ]
+    return [
+        CreditLine(
+            tenant=tenant_id,
+            credit_note=note["code"],
+            associated_ref=note["associated_ref"],
+            order_ref="",
+            stock_code=str(line.get("SKU") or line.get("StockCode") or ""),
+            quantity=int(Decimal(str(line.get("Quantity") or 0))),
+            net=Decimal(str(line.get("Net") or 0)),
+            vat=Decimal(str(line.get("Tax") or 0)),
+            gross=Decimal(str(line.get("Gross") or 0)),
+            currency=note["currency"],
+            issued_at=note["observed_at"],
+        )
+        for line in lines
+    ]
+
+
+def _refunds(ctx: Context, tenant_id: str, rows: list[dict[str, Any]]) -> list[Refund]:
+    """Every refund on every payment behind a credited return, read from the gateway."""
+    gateway = ctx.gateway(tenant_id)
+    seen: dict[str, Refund] = {}
+    for row in rows:
+        if not row["credit_note"] and not row["refund_ref"]:
+            continue
+        payment_ref = row["payment_ref"]
+        if not payment_ref:
+            payment = gateway.find_payment(row["order_ref"])
+            if payment is None:
+                continue
+            payment_ref = payment.payment_ref
+        for refund in gateway.refunds_for(payment_ref):
+            seen[refund.refund_ref] = Refund(
+                tenant=tenant_id,
+                refund_id=refund.refund_ref,
+                payment_ref=payment_ref,
+                amount=refund.amount.amount,
+                currency=refund.amount.currency,
+                status=refund.status,
+                created_at=ctx.clock.now(),
+                return_ref=refund.metadata.get("return_ref", ""),
+                credit_note=refund.metadata.get("credit_note", ""),
+            )
+    return list(seen.values())
+
+
+def _webhook_gap(row: dict[str, Any]) -> Finding:
+    return Finding(
+        kind=FindingKind.WEBHOOK_GAP,
+        tenant=row["tenant"],
+        return_ref=row["return_ref"],
+        line_id=None,
+        severity=Severity.LOW,
+        owner=Owner.INTEGRATION,
+        amount=None,
+        currency=row["currency"],
+        evidence={"zigzag_status": row["zigzag_status"], "seen_by": "poll only"},
+        suggested_action=(
+            "ZigZag's webhooks never told us about this return; check the webhook "
+            "subscription and our endpoint's 401/5xx answers in ZigZag's delivery log"
+        ),
+    )
+
+
+def apply(ctx: Context, tenant_id: str, found: list[Finding], *, now: datetime) -> MonitorRun:
+    """Open, refresh and auto-close findings; alert on new high-severity ones."""
+    opened = 0
+    with ctx.db.begin() as conn:
+        open_rows = {
+            (r.kind, r.return_ref, r.line_id): r.id
+            for r in conn.execute(
+                select(
+                    findings.c.id, findings.c.kind, findings.c.return_ref, findings.c.line_id
+                ).where(findings.c.tenant == tenant_id, findings.c.status == "open")
+            )
+        }
+        current = set()
+        for finding in found:
+            key = (finding.kind.value, finding.return_ref, finding.line_id or "")
+            current.add(key)
+            if key not in open_rows:
+                opened += 1
+                if finding.severity.rank >= ALERT_FROM.rank:
+                    ctx.notifier.alert(
+                        tenant=tenant_id,
+                        subject=f"{finding.kind.value} on {finding.return_ref or finding.line_id}",
+                        body=finding.suggested_action,
+                        severity=finding.severity.value,
+                    )
+            _save(conn, finding, now, first=key not in open_rows)
+        stale = [fid for key, fid in open_rows.items() if key not in current]
+        if stale:
+            conn.execute(
+                update(findings)
+                .where(findings.c.id.in_(stale))
+                .values(status="closed", closed_at=now)
+            )
+    return MonitorRun(tenant=tenant_id, found=len(found), opened=opened, closed=len(stale))
+
+
+def _save(conn: Connection, finding: Finding, now: datetime, *, first: bool) -> None:
+    values: dict[str, Any] = {
+        "tenant": finding.tenant,
+        "kind": finding.kind.value,
+        "return_ref": finding.return_ref,
+        "line_id": finding.line_id or "",
+        "severity": finding.severity.value,
+        "owner": finding.owner.value,
+        "amount": finding.amount,
+        "currency": finding.currency,
+        "evidence": dict(finding.evidence),
+        "suggested_action": finding.suggested_action,
+        "status": "open",
+        "last_seen": now,
+        "closed_at": None,
+    }
+    if first:
+        values["first_seen"] = now
+        upsert(conn, findings, values, keys=["tenant", "kind", "return_ref", "line_id"])
+    else:
+        conn.execute(
+            update(findings)
+            .where(
+                findings.c.tenant == finding.tenant,
+                findings.c.kind == finding.kind.value,
+                findings.c.return_ref == finding.return_ref,
+                findings.c.line_id == (finding.line_id or ""),
+            )
+            .values(**values)
+        )
+
+
+def ageing(now: datetime, first_seen: datetime) -> timedelta:
+    """How long a finding has been open."""
+    return now - first_seen
