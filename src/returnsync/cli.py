@@ -230,6 +230,30 @@ def findings(
     )
 
 
+@app.command()
+def close(
+    tenant: Annotated[str, typer.Option(help="The tenant (retailer).")],
+    month: Annotated[str, typer.Option(help="The month, e.g. 2026-10.")],
+    out: Annotated[Path, typer.Option(help="Folder for the pack files.")] = Path("var/close"),
+    tenants: TenantsOpt = None,
+) -> None:
+    """Month-end close pack (XLSX, PDF with a chart, JSON) with its content hash."""
+    from returnsync.reports import closepack, closepack_render  # noqa: PLC0415
+
+    ctx = _context(tenants)
+    ctx.tenant(tenant)
+    try:
+        with ctx.db.begin() as conn:
+            pack = closepack.build(conn, tenant, month)
+    except ValueError as exc:
+        err.print(str(exc))
+        raise typer.Exit(2) from exc
+    paths = closepack_render.write_all(pack, out)
+    for kind, path in paths.items():
+        console.print(f"{kind}: {path}")
+    console.print(f"content hash (SHA-256): {pack.digest}")
+
+
 @sku_app.command("map")
 def sku_map(
     tenant: str,

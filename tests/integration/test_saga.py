@@ -12,6 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import openpyxl
+import pypdfium2
 import pytest
 from pydantic import SecretStr
 
@@ -25,6 +27,7 @@ from returnsync.engine.handlers import HANDLERS
 from returnsync.engine.worker import Worker
 from returnsync.errors import OutcomeUnknownError
 from returnsync.ports import ReturnSnapshot
+from returnsync.reports import closepack, closepack_render
 from returnsync.services import channel, intake, monitor, operations, queries, sweep
 from returnsync.services.context import Context
 from returnsync.storage import catalogue, exceptions, returns
@@ -328,3 +331,30 @@ def test_monitor_opens_refreshes_and_closes_findings(world) -> None:  # type: ig
     closed = monitor.run(ctx, "acme")
     assert closed.closed >= 1
     assert "webhook_gap" not in {f["kind"] for f in queries.findings(ctx, tenant="acme")}
+
+
+def test_close_pack_opens_and_is_reproducible(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The pack's XLSX reads back, its PDF renders, and the same data gives the same hash."""
+    ctx, platform, _gateway, worker = world
+    platform.put(RAW)
+    _deliver(ctx, RAW, "e1")
+    worker.drain()
+    _credit_note(ctx)
+    worker.drain()
+    with ctx.db.begin() as conn:
+        pack = closepack.build(conn, "acme", "2026-10")
+        again = closepack.build(conn, "acme", "2026-10")
+    assert pack.digest == again.digest
+    assert pack.totals["returns"] == "1"
+    assert pack.totals["zigzag_refunds_owed"] == "74.97"
+    paths = closepack_render.write_all(pack, tmp_path)
+    book = openpyxl.load_workbook(paths["xlsx"])
+    assert book.sheetnames == ["Summary", "Returns", "Accruals"]
+    assert book["Summary"]["B2"].value == pack.digest
+    page = pypdfium2.PdfDocument(str(paths["pdf"]))[0]
+    image = page.render(scale=1).to_pil()
+    image.save(tmp_path / "page1.png")
+    assert image.size[0] > 500
+    assert (tmp_path / "page1.png").stat().st_size > 10_000
+    with pytest.raises(ValueError, match="2026-10"):
+        closepack.period("October")

@@ -1,1 +1,1 @@
-"""reports package."""
+"""Reports: pure builders (data -> rows) and renderers (rows -> xlsx / pdf)."""
