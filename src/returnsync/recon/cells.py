@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
+from returnsync.recon import linking
 from returnsync.recon.policy import REFUND_STATUSES
 
 if TYPE_CHECKING:
@@ -64,7 +65,8 @@ def cell(
         return Cell("", "NULL::TIMESTAMPTZ" if kind == "time?" else "NULL::VARCHAR", "")
     text = f"nullif(trim({raw}), '')" if trim else raw
     if kind in {"text", "key", "code"}:
-        value = f"upper({text})" if kind == "code" else text
+        code = f"nullif({linking.sql_normalise_code(raw)}, '')" if trim else f"upper({raw})"
+        value = code if kind == "code" else text
         blank = f"WHEN {text} IS NULL THEN '{column} is blank' "
         return Cell("VARCHAR", value, "" if kind == "text" else blank)
     if kind in {"count", "signed", "money"}:

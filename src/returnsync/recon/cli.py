@@ -105,10 +105,10 @@ def reconcile_files(
     with run:
         tally = _write(output_format, run.findings(), out)
         bad_rows, bad_count = run.bad_rows, run.bad_row_count
-    for bad in bad_rows[:SHOWN_BAD_ROWS]:
-        errors.print(f"{bad.file}:{bad.line}: {bad.reason}", markup=False, highlight=False)
+    for bad in bad_rows[:SHOWN_BAD_ROWS]:  # plain lines: file:line: reason, never wrapped
+        typer.echo(f"{bad.file}:{bad.line}: {bad.reason}", err=True)
     if bad_count > SHOWN_BAD_ROWS:
-        errors.print(f"... and {bad_count - SHOWN_BAD_ROWS} more bad rows", highlight=False)
+        typer.echo(f"... and {bad_count - SHOWN_BAD_ROWS} more bad rows", err=True)
     if bad_count:
         raise typer.Exit(EXIT_BAD_INPUT)
     if tally.worst is not None and tally.worst.rank >= Severity.HIGH.rank:
@@ -133,7 +133,7 @@ def _write(output_format: Format, findings: Iterator[Finding], out: Path | None)
 
 
 def _fail(message: str) -> None:
-    Console(stderr=True).print(f"error: {message}", markup=False, highlight=False)
+    typer.echo(f"error: {message}", err=True)
     raise typer.Exit(EXIT_BAD_INPUT)
 
 

@@ -114,7 +114,7 @@ def _link_refunds(refunds: tuple[Refund, ...], index: SnapshotIndex) -> list[Orp
         if target is not None:
             index.traced.add(target)
             payments[refund.tenant, refund.payment_ref].add(target[1])
-        if refund.status.strip().lower() not in COUNTED_REFUND_STATUSES:
+        if refund.status.strip(" ").lower() not in COUNTED_REFUND_STATUSES:
             continue
         parts = index.parts.get((refund.tenant, refund.credit_note))
         if target is not None:

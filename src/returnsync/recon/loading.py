@@ -197,8 +197,8 @@ def _report(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> Loaded:
         f"SELECT count(*) FILTER (WHERE error IS NULL), count(*) FILTER (WHERE error IS NOT NULL) "
         f"FROM {name}"
     ).fetchone() or (0, 0)
-    rejected = con.execute(
-        f"SELECT line, string_agg(error_message, '; ' ORDER BY column_idx) "
+    rejected = con.execute(  # one entry per rejected record; its first problem is the reason
+        f"SELECT line, min(error_message), any_value(csv_line) "
         f"FROM rejects_{name} GROUP BY line ORDER BY line"
     ).fetchall()
     loaded = Loaded(rows={name: kept}, bad_row_count=bad + len(rejected))
@@ -208,15 +208,14 @@ def _report(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> Loaded:
         f"SELECT rowid, error, dup_of FROM {name} WHERE error IS NOT NULL "
         f"ORDER BY rowid LIMIT {MAX_BAD_ROWS}"
     ).fetchall()
-    locate = line_numbers.Locator(
-        path, accepted=kept + bad, rejected=[line for line, _ in rejected]
-    )
+    located = [(line, text) for line, _, text in rejected]
+    locate = line_numbers.Locator(path, accepted=kept + bad, rejected=located)
     for row_no, error, dup_of in invalid:
         why = error
         if dup_of is not None:
             why = f"duplicate {', '.join(UNIQUE_KEYS[name])}: the same as line {locate.row(dup_of)}"
         loaded.bad_rows.append(BadRow(str(path), locate.row(row_no), why))
-    for line, reason in rejected[:MAX_BAD_ROWS]:
+    for line, reason, _ in rejected[:MAX_BAD_ROWS]:
         loaded.bad_rows.append(BadRow(str(path), locate.rejected(line), str(reason)))
     loaded.bad_rows.sort()
     return loaded

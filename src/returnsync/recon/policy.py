@@ -27,7 +27,6 @@ from returnsync.recon import linking
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-HOURS = 3600  # seconds in an hour
 
 REFUND_STATUSES = frozenset({"succeeded", "pending", "failed", "canceled", "requires_action"})
 COUNTED_REFUND_STATUSES = frozenset({"succeeded", "pending"})  # money left or is leaving

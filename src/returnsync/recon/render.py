@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
     from returnsync.recon.findings import Finding
 
-FORMATS = ("table", "json", "csv", "xlsx")
 COLUMNS = (
     "kind",
     "severity",

@@ -10,7 +10,6 @@ tenant's SLA has passed at `as_of` (strictly after).
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from returnsync.recon import evidence as ev
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
     from returnsync.recon.snapshot import Snapshot
 
 K = FindingKind
-ZERO = Decimal("0.00")
 
 
 def overdue(start: datetime | None, hours: int, as_of: datetime) -> bool:

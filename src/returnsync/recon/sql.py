@@ -1,11 +1,11 @@
-"""The DuckDB twin of `recon.gather`: the same facts, computed set-wise over loaded files.
+"""The DuckDB twin of `recon.gather`: the same facts, computed set-wise.
 
-`PREPARE` builds working tables that follow `recon.linking` rule by rule (named in
-each comment). Everything is aggregated for every row, but only *candidates*
-leave DuckDB: match lines and returns that are not plainly clean. "Clean" is
-deliberately looser than the rules (no SLA, no tolerance): a candidate may end up
-with no finding, but a row with a finding is always a candidate. The final
-queries return candidates with their evidence lists, ordered for streaming.
+`prepare` builds working tables that follow `recon.linking` rule by rule (named
+in each comment). They run over the copy of the candidate returns that the fast
+pass (`recon.summary`) makes, so they are exact and cheap; over complete files
+they would give the same facts (the tests run them both ways).
+`recon.candidates` then picks the match lines and returns that are not plainly
+clean and reads them out as facts, ordered for streaming.
 """
 
 from __future__ import annotations
