@@ -13,7 +13,6 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from returnsync.adapters.errors import InvalidPayloadError
 from returnsync.adapters.zigzag import mapping as zz_mapping
 from returnsync.adapters.zigzag import webhooks as zz_webhooks
 from returnsync.services.context import serial_key
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
 
 MAX_BODY_BYTES = 1_000_000  # a ZigZag return snapshot is a few KB; 1 MB is generous
 TOO_DEEP = "JSON nested too deeply to parse"
+MAX_PUSH_DEPTH = 64  # a KCC push nests about 5 levels
 
 
 def _length(column: Any) -> int:
@@ -67,7 +67,9 @@ def accept_zigzag_webhook(
         return _quarantine(ctx, tenant_id, "zigzag_webhook", text, problem)
     try:
         envelope = zz_mapping.parse_envelope(body)
-    except InvalidPayloadError as exc:
+    except (ValueError, OverflowError) as exc:
+        # InvalidPayloadError is a ValueError; json.loads raises a bare ValueError for an integer
+        # of over 4300 digits, and a zoned time at the edge of datetime's range overflows in UTC.
         return _quarantine(ctx, tenant_id, "zigzag_webhook", text, str(exc))
     except RecursionError:
         return _quarantine(ctx, tenant_id, "zigzag_webhook", text, TOO_DEEP)
@@ -120,11 +122,15 @@ def accept_khaos_push(ctx: Context, tenant_id: str, kind: str, body: bytes) -> R
     if problem is not None:
         return _quarantine(ctx, tenant_id, source, text, problem)
     try:
-        json.loads(body.decode("utf-8"))  # what the worker will parse: the stored text
+        document = json.loads(body.decode("utf-8"))  # what the worker will parse: the stored text
     except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return _quarantine(ctx, tenant_id, source, text, f"not JSON: {exc}")
     except RecursionError:
         return _quarantine(ctx, tenant_id, source, text, TOO_DEEP)
+    if _depth(document) > MAX_PUSH_DEPTH:
+        # Parsing near the recursion limit succeeds or not with the caller's stack depth: keep
+        # far from it, so that what is stored here is what the worker can parse.
+        return _quarantine(ctx, tenant_id, source, text, f"nested over {MAX_PUSH_DEPTH} levels")
     with ctx.db.begin() as conn:
         message_id = inbox.store(
             conn,
@@ -149,6 +155,19 @@ def _stored_text(body: bytes) -> str:
     """The body as the inbox keeps it: UTF-8 text of at most MAX_BODY_BYTES, bytes that are not
     UTF-8 and NULs (which PostgreSQL text cannot hold) as U+FFFD. Exact for any readable body."""
     return body[:MAX_BODY_BYTES].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
+def _depth(document: Any) -> int:
+    """How deeply a parsed JSON document nests (a scalar is 1), without recursion."""
+    deepest, stack = 0, [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+    return deepest
 
 
 def _unreadable(body: bytes) -> str | None:

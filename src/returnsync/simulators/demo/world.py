@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from returnsync.services.context import Context
+    from returnsync.storage.db import Database
 
 REASONS: dict[Disposition, tuple[str, str, str]] = {
     # disposition: (Khaos ReturnReason ID, description, processing type)
@@ -180,8 +181,8 @@ class World:
         }
 
 
-def _tenant(data: RetailerData, *, base: str) -> Tenant:
-    del base
+def make_tenant(data: RetailerData) -> Tenant:
+    """The returnsync tenant of a generated retailer (the credentials the simulators get)."""
     return Tenant(
         id=data.tenant,
         name=data.name,
@@ -206,16 +207,35 @@ def _tenant(data: RetailerData, *, base: str) -> Tenant:
     )
 
 
+def start_simulators(
+    *,
+    seed: int,
+    kcc_minute_seconds: float,
+    zigzag_faults: str | None = None,
+    khaos_faults: str | None = None,
+    gateway_faults: str | None = None,
+) -> tuple[ZigZagSimulator, KhaosSimulator, GatewaySimulator]:
+    """Start the three simulators in this process (real HTTP servers on 127.0.0.1)."""
+    zigzag = ZigZagSimulator(seed=seed, faults=_faults(zigzag_faults))
+    khaos = KhaosSimulator(
+        seed=seed, minute_seconds=kcc_minute_seconds, faults=_faults(khaos_faults)
+    )
+    gateway = GatewaySimulator(seed=seed, faults=_faults(gateway_faults))
+    for sim in (zigzag, khaos, gateway):
+        sim.start()
+    return zigzag, khaos, gateway
+
+
 def start_world(options: WorldOptions, *, log: Callable[[str], None] = lambda _m: None) -> World:
     """Start simulators and returnsync, seed the month, and launch the returns scenario."""
     seed = options.seed
-    zigzag = ZigZagSimulator(seed=seed, faults=_faults(options.zigzag_faults))
-    khaos = KhaosSimulator(
-        seed=seed, minute_seconds=options.kcc_minute_seconds, faults=_faults(options.khaos_faults)
+    zigzag, khaos, gateway = start_simulators(
+        seed=seed,
+        kcc_minute_seconds=options.kcc_minute_seconds,
+        zigzag_faults=options.zigzag_faults,
+        khaos_faults=options.khaos_faults,
+        gateway_faults=options.gateway_faults,
     )
-    gateway = GatewaySimulator(seed=seed, faults=_faults(options.gateway_faults))
-    for sim in (zigzag, khaos, gateway):
-        sim.start()
     log(f"simulators up: zigzag {zigzag.url}  khaos {khaos.url}  gateway {gateway.url}")
 
     port = options.port or free_port()
@@ -230,7 +250,7 @@ def start_world(options: WorldOptions, *, log: Callable[[str], None] = lambda _m
         poll_interval_seconds=options.poll_interval_seconds,
         job_lease_seconds=30.0,
     )
-    ctx = build(settings, tenants={d.tenant: _tenant(d, base=public) for d in data})
+    ctx = build(settings, tenants={d.tenant: make_tenant(d) for d in data})
     server = ServerThread(create_app(ctx), port=port).start()
     rt = runtime(ctx)
     rt.start()
@@ -248,15 +268,26 @@ def start_world(options: WorldOptions, *, log: Callable[[str], None] = lambda _m
     _seed(world)
     log("seeded: catalogues, orders, payments; waiting for the Khaos catalogue push")
     _wait_catalogue(world)
-    for d in data:
-        resp = _post(
-            zigzag.url,
-            "/_sim/scenario",
-            {"retailerCode": d.retailer_code, "count": options.returns_per_tenant, "seed": seed},
-        )
-        world.return_ids[d.tenant] = list(resp["returnIds"])
+    world.return_ids.update(
+        create_scenario(zigzag.url, data, per_tenant=options.returns_per_tenant, seed=seed)
+    )
     log(f"scenario: {sum(len(v) for v in world.return_ids.values())} returns created in ZigZag")
     return world
+
+
+def create_scenario(
+    zigzag_url: str, data: list[RetailerData], *, per_tenant: int, seed: int
+) -> dict[str, list[str]]:
+    """Have ZigZag create `per_tenant` returns for each retailer, each driven to Processed."""
+    created: dict[str, list[str]] = {}
+    for d in data:
+        resp = _post(
+            zigzag_url,
+            "/_sim/scenario",
+            {"retailerCode": d.retailer_code, "count": per_tenant, "seed": seed},
+        )
+        created[d.tenant] = list(resp["returnIds"])
+    return created
 
 
 def _faults(spec: str | None) -> Any:
@@ -273,14 +304,37 @@ def _post(base: str, path: str, body: dict[str, Any]) -> Any:
 
 
 def _seed(world: World) -> None:
+    seed_world(
+        zigzag_url=world.zigzag.url,
+        khaos_url=world.khaos.url,
+        gateway_url=world.gateway.url,
+        public_url=world.url,
+        data=world.data,
+        tenants=world.ctx.tenants,
+    )
+
+
+def seed_world(
+    *,
+    zigzag_url: str,
+    khaos_url: str,
+    gateway_url: str,
+    public_url: str,
+    data: list[RetailerData],
+    tenants: dict[str, Tenant],
+) -> None:
+    """Load catalogues, orders, payments, subscriptions and a goodwill refund into the simulators.
+
+    `public_url` is where returnsync listens (the ZigZag webhook and Khaos channel endpoints).
+    """
     # Real KCC keeps re-sending; the simulator's clock runs fast, so allow many attempts.
-    _post(world.khaos.url, "/_sim/faults", {"channel": {"max_push_attempts": 100000}})
-    for d in world.data:
-        tenant = world.ctx.tenant(d.tenant)
+    _post(khaos_url, "/_sim/faults", {"channel": {"max_push_attempts": 100000}})
+    for d in data:
+        tenant = tenants[d.tenant]
         key = tenant.gateway.api_key.get_secret_value()
-        _post(world.gateway.url, "/_sim/accounts", {"api_key": key, "name": d.name})
+        _post(gateway_url, "/_sim/accounts", {"api_key": key, "name": d.name})
         _post(
-            world.gateway.url,
+            gateway_url,
             "/_sim/payments",
             {
                 "api_key": key,
@@ -291,10 +345,10 @@ def _seed(world: World) -> None:
             },
         )
         if d.goodwill_order:
-            first = next(o for o in world.data[0].orders if o.number == d.goodwill_order)
+            first = next(o for o in data[0].orders if o.number == d.goodwill_order)
             product, _qty = first.lines[0]
             _post(
-                world.gateway.url,
+                gateway_url,
                 "/_sim/goodwill_refund",
                 {
                     "api_key": key,
@@ -305,11 +359,11 @@ def _seed(world: World) -> None:
             )
         company = d.tenant
         _post(
-            world.khaos.url,
+            khaos_url,
             "/_sim/companies",
             {
                 "name": company,
-                "config_url": f"{world.url}/khaos/{d.tenant}/config",
+                "config_url": f"{public_url}/khaos/{d.tenant}/config",
                 "username": tenant.khaos.channel_username,
                 "password": tenant.khaos.channel_password.get_secret_value(),
                 "channel_id": "21",
@@ -324,7 +378,7 @@ def _seed(world: World) -> None:
             },
         )
         _post(
-            world.khaos.url,
+            khaos_url,
             f"/_sim/companies/{company}/stock_items",
             {
                 "items": [
@@ -341,7 +395,7 @@ def _seed(world: World) -> None:
             },
         )
         _post(
-            world.khaos.url,
+            khaos_url,
             f"/_sim/companies/{company}/sales_orders",
             {
                 "orders": [
@@ -363,7 +417,7 @@ def _seed(world: World) -> None:
             },
         )
         _post(
-            world.zigzag.url,
+            zigzag_url,
             "/_sim/retailers",
             {
                 "retailerCode": d.retailer_code,
@@ -372,16 +426,16 @@ def _seed(world: World) -> None:
             },
         )
         _post(
-            world.zigzag.url,
+            zigzag_url,
             "/_sim/subscriptions",
             {
                 "retailerCode": d.retailer_code,
-                "url": f"{world.url}/webhooks/zigzag/{d.tenant}",
+                "url": f"{public_url}/webhooks/zigzag/{d.tenant}",
                 "apiKey": tenant.zigzag.webhook_key.get_secret_value(),
             },
         )
         _post(
-            world.zigzag.url,
+            zigzag_url,
             "/_sim/orders",
             {
                 "retailerCode": d.retailer_code,
@@ -403,11 +457,17 @@ def _seed(world: World) -> None:
 
 
 def _wait_catalogue(world: World, timeout: float = 60.0) -> None:
-    want = {d.tenant: len(d.products) for d in world.data}
+    wait_catalogue(world.ctx.db, world.data, timeout=timeout)
+
+
+def wait_catalogue(db: Database, data: list[RetailerData], *, timeout: float = 60.0) -> None:
+    """Wait until Khaos has pushed every retailer's catalogue into our database."""
+    want = {d.tenant: len(d.products) for d in data}
     deadline = time.monotonic() + timeout
+    have: dict[str, int] = {}
     while time.monotonic() < deadline:
-        with world.ctx.db.begin() as conn:
-            have: dict[str, int] = dict(
+        with db.begin() as conn:
+            have = dict(
                 conn.execute(
                     select(stock_items.c.tenant, func.count()).group_by(stock_items.c.tenant)
                 ).all()
