@@ -115,7 +115,10 @@ def _apply_stock_items(ctx: Context, conn: Any, tenant_id: str, doc: dict[str, A
     now = ctx.clock.now()
     catalogue.save_items(conn, tenant_id, items, now)
     catalogue.delete_items(conn, tenant_id, deleted)
-    staging.replay_held(ctx, conn, tenant_id, actor="system:catalogue")
+    # Only a catalogue change can unblock an unmatched SKU; skip the replay scan when none is
+    # open (it reads the whole catalogue, which made bulk catalogue pushes quadratic).
+    if exceptions.open_for(conn, tenant_id, "sku_unmatched"):
+        staging.replay_held(ctx, conn, tenant_id, actor="system:catalogue")
 
 
 def _observe_credit_note(ctx: Context, conn: Any, tenant_id: str, note: kcc.CreditNoteSeen) -> None:
