@@ -20,6 +20,26 @@ if TYPE_CHECKING:
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """`--run-chaos`: also run the tests marked `chaos` (the large runs of `make chaos`)."""
+    parser.addoption(
+        "--run-chaos",
+        action="store_true",
+        default=False,
+        help="run the tests marked chaos (10,000 seeds, 10,000+ fuzzed bodies, big chaos runs)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip every test marked `chaos` unless `--run-chaos` was given."""
+    if config.getoption("--run-chaos"):
+        return
+    skip = pytest.mark.skip(reason="chaos run: pass --run-chaos (make chaos)")
+    for item in items:
+        if "chaos" in item.keywords:
+            item.add_marker(skip)
+
+
 class FixedClock:
     """A clock that only moves when told."""
 

@@ -235,9 +235,10 @@ def test_fixture_pushes_are_processed(channel):
 
 
 def test_arbitrary_bytes(channel, fuzz_run):
+    examples = fuzz_run.examples(default=25, chaos=700)
     check = push_property(channel)
 
-    @fuzz_run.settings(default=40, chaos=900)
+    @fuzz_run.settings(examples)
     @given(kind=kinds, body=st.binary(max_size=3000))
     @example(kind="stock", body=b"[" * 100_000 + b"]" * 100_000)
     @example(kind="stock-status", body=b"\x00")
@@ -246,42 +247,45 @@ def test_arbitrary_bytes(channel, fuzz_run):
     def prop(kind: str, body: bytes) -> None:
         check(kind, body)
 
-    _run_counted(channel, prop, fuzz_run, fuzz_run.examples(40, 900))
+    _run_counted(channel, prop, fuzz_run, examples)
 
 
 def test_arbitrary_json(channel, fuzz_run, gen):
+    examples = fuzz_run.examples(default=25, chaos=700)
     check = push_property(channel)
 
-    @fuzz_run.settings(default=40, chaos=900)
+    @fuzz_run.settings(examples)
     @given(kind=kinds, body=gen.json_text())
     def prop(kind: str, body: bytes) -> None:
         check(kind, body)
 
-    _run_counted(channel, prop, fuzz_run, fuzz_run.examples(40, 900))
+    _run_counted(channel, prop, fuzz_run, examples)
 
 
 @pytest.mark.parametrize("kind", PUSH_KINDS)
 def test_near_valid_pushes(channel, fuzz_run, gen, kind):
+    examples = fuzz_run.examples(default=30, chaos=700)
     check = push_property(channel)
 
-    @fuzz_run.settings(default=50, chaos=900)
+    @fuzz_run.settings(examples)
     @given(body=gen.mutated(DOCUMENTS[kind]))
     def prop(body: bytes) -> None:
         check(kind, body)
 
-    _run_counted(channel, prop, fuzz_run, fuzz_run.examples(50, 900))
+    _run_counted(channel, prop, fuzz_run, examples)
 
 
 def test_huge_pushes(channel, fuzz_run, gen):
+    examples = fuzz_run.examples(default=4, chaos=40)
     check = push_property(channel)
 
-    @fuzz_run.settings(default=6, chaos=45)
+    @fuzz_run.settings(examples)
     @given(kind=kinds, body=gen.huge(stock_statuses_doc))
     def prop(kind: str, body: bytes) -> None:
         assert len(body) > MAX_BODY_BYTES
         check(kind, body)
 
-    _run_counted(channel, prop, fuzz_run, fuzz_run.examples(6, 45))
+    _run_counted(channel, prop, fuzz_run, examples)
 
 
 @pytest.mark.parametrize("depth", [63, 64, 65, 400, 990, 5000])
@@ -401,6 +405,7 @@ def _b64(raw: bytes) -> str:
 
 
 def test_forged_pushes_are_refused(channel, fuzz_run, gen):
+    examples = fuzz_run.examples(default=40, chaos=700)
     bodies = st.one_of(
         st.binary(max_size=300),
         gen.json_text(),
@@ -409,7 +414,7 @@ def test_forged_pushes_are_refused(channel, fuzz_run, gen):
         ),
     )
 
-    @fuzz_run.settings(default=60, chaos=900)
+    @fuzz_run.settings(examples)
     @given(request=forged_auth(), kind=kinds, body=bodies)
     @example(
         request=("acme", {"Authorization": b"Basic " + _b64("kcc-acme:pä".encode()).encode()}),
@@ -424,7 +429,7 @@ def test_forged_pushes_are_refused(channel, fuzz_run, gen):
         assert response.headers["www-authenticate"].startswith("Basic")
         assert channel.counts() == before
 
-    _run_counted(channel, prop, fuzz_run, fuzz_run.examples(60, 900))
+    _run_counted(channel, prop, fuzz_run, examples)
 
 
 # The GETs KCC makes: never 5xx, whatever the headers.
@@ -465,9 +470,10 @@ specific_ids = st.one_of(
 
 
 def test_pulls_never_fail(channel, fuzz_run):
+    examples = fuzz_run.examples(default=40, chaos=800)
     serial = itertools.count()
 
-    @fuzz_run.settings(default=60, chaos=1000)
+    @fuzz_run.settings(examples)
     @given(
         endpoint=st.sampled_from(["config", "orders", "returns", "returns", "returns"]),
         continuation=continuations,
@@ -495,7 +501,7 @@ def test_pulls_never_fail(channel, fuzz_run):
             assert document["ApiVersion"] == 1000
             assert "sirion-continuation" in response.headers
 
-    _run_counted(channel, prop, fuzz_run, fuzz_run.examples(60, 1000), PULLS)
+    _run_counted(channel, prop, fuzz_run, examples, PULLS)
 
 
 # KNOWN BUG (outside this change's scope, reported): services/channel.py `_cursor_seq` turns a
@@ -536,7 +542,9 @@ def test_cursor_out_of_range_is_read_from_the_start(channel, continuation):
 
 
 def test_forged_pulls_are_refused(channel, fuzz_run):
-    @fuzz_run.settings(default=30, chaos=300)
+    examples = fuzz_run.examples(default=20, chaos=200)
+
+    @fuzz_run.settings(examples)
     @given(request=forged_auth(), endpoint=st.sampled_from(["config", "orders", "returns"]))
     def prop(request: tuple[str, dict[str, bytes]], endpoint: str) -> None:
         tenant, headers = request
@@ -547,4 +555,4 @@ def test_forged_pulls_are_refused(channel, fuzz_run):
         assert response.status_code == 401, channel.explain(response)
         assert channel.counts() == before
 
-    _run_counted(channel, prop, fuzz_run, fuzz_run.examples(30, 300), PULLS)
+    _run_counted(channel, prop, fuzz_run, examples, PULLS)

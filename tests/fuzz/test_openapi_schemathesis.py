@@ -80,7 +80,7 @@ def _call(harness, case) -> None:
 
 
 @schema.parametrize()
-@settings(max_examples=25, derandomize=True, database=None, **SETTINGS)
+@settings(max_examples=10, derandomize=True, database=None, **SETTINGS)
 def test_no_server_errors(case, harness):
     _call(harness, case)
 
@@ -88,6 +88,6 @@ def test_no_server_errors(case, harness):
 @pytest.mark.chaos
 @pytest.mark.timeout(3600)
 @schema.parametrize()
-@settings(max_examples=400, database=None, **SETTINGS)
+@settings(max_examples=250, database=None, **SETTINGS)
 def test_no_server_errors_chaos(case, harness):
     _call(harness, case)

@@ -131,9 +131,10 @@ def authenticated_property(harness):
 
 
 def test_arbitrary_bytes(harness, fuzz_run):
+    examples = fuzz_run.examples(default=40, chaos=1200)
     check = authenticated_property(harness)
 
-    @fuzz_run.settings(default=60, chaos=1500)
+    @fuzz_run.settings(examples)
     @given(body=st.binary(max_size=3000))
     @example(body=b"")
     @example(body=b"\x00")
@@ -144,24 +145,26 @@ def test_arbitrary_bytes(harness, fuzz_run):
     def prop(body: bytes) -> None:
         check(body)
 
-    _run_counted(harness, prop, fuzz_run, fuzz_run.examples(60, 1500))
+    _run_counted(harness, prop, fuzz_run, examples)
 
 
 def test_arbitrary_json(harness, fuzz_run, gen):
+    examples = fuzz_run.examples(default=40, chaos=1200)
     check = authenticated_property(harness)
 
-    @fuzz_run.settings(default=60, chaos=1500)
+    @fuzz_run.settings(examples)
     @given(body=gen.json_text())
     def prop(body: bytes) -> None:
         check(body)
 
-    _run_counted(harness, prop, fuzz_run, fuzz_run.examples(60, 1500))
+    _run_counted(harness, prop, fuzz_run, examples)
 
 
 def test_near_valid_envelopes(harness, fuzz_run, gen):
+    examples = fuzz_run.examples(default=100, chaos=2500)
     check = authenticated_property(harness)
 
-    @fuzz_run.settings(default=150, chaos=3500)
+    @fuzz_run.settings(examples)
     @given(body=gen.mutated(envelopes()))
     @example(body=json.dumps(ENVELOPE | {"eventId": "x" * 300}).encode())
     @example(body=json.dumps(ENVELOPE | {"eventId": "nul\u0000", "eventType": "T" * 80}).encode())
@@ -173,7 +176,7 @@ def test_near_valid_envelopes(harness, fuzz_run, gen):
     def prop(body: bytes) -> None:
         check(body)
 
-    _run_counted(harness, prop, fuzz_run, fuzz_run.examples(150, 3500))
+    _run_counted(harness, prop, fuzz_run, examples)
 
 
 def test_wrong_retailer_is_quarantined_at_once(harness):
@@ -190,15 +193,16 @@ def test_wrong_retailer_is_quarantined_at_once(harness):
 
 
 def test_huge_bodies(harness, fuzz_run, gen):
+    examples = fuzz_run.examples(default=4, chaos=50)
     check = authenticated_property(harness)
 
-    @fuzz_run.settings(default=6, chaos=60)
+    @fuzz_run.settings(examples)
     @given(body=gen.huge(envelopes()))
     def prop(body: bytes) -> None:
         assert len(body) > MAX_BODY_BYTES
         check(body)
 
-    _run_counted(harness, prop, fuzz_run, fuzz_run.examples(6, 60))
+    _run_counted(harness, prop, fuzz_run, examples)
 
 
 @pytest.mark.parametrize("size", [MAX_BODY_BYTES - 1, MAX_BODY_BYTES, MAX_BODY_BYTES + 1])
@@ -216,9 +220,10 @@ def test_body_size_boundary(harness, size):
 
 
 def test_replayed_webhook_is_stored_once(harness, fuzz_run):
+    examples = fuzz_run.examples(default=10, chaos=200)
     serial = itertools.count()
 
-    @fuzz_run.settings(default=20, chaos=300)
+    @fuzz_run.settings(examples)
     @given(event=envelopes(), times=st.integers(2, 4))
     def prop(event: dict[str, Any], times: int) -> None:
         event["retailerCode"] = event["data"]["retailerCode"] = RETAILER
@@ -239,7 +244,7 @@ def test_replayed_webhook_is_stored_once(harness, fuzz_run):
         jobs = harness.jobs(after_id=first_job, kind="sync_return")
         assert [j["payload"].get("inbox_id") for j in jobs] == [rows[0]["id"]]
 
-    prop()
+    _run_counted(harness, prop, fuzz_run, 2 * examples)  # two to four deliveries each
 
 
 def test_replayed_bad_body_is_stored_once(harness):
@@ -303,11 +308,12 @@ def forged_requests(draw: st.DrawFn) -> tuple[str, dict[str, bytes]]:
 
 
 def test_forged_requests_are_refused(harness, fuzz_run, gen):
+    examples = fuzz_run.examples(default=40, chaos=800)
     bodies = st.one_of(
         st.binary(max_size=500), gen.json_text(), gen.mutated(envelopes(), max_mutations=1)
     )
 
-    @fuzz_run.settings(default=60, chaos=1000)
+    @fuzz_run.settings(examples)
     @given(request=forged_requests(), body=bodies)
     @example(request=("/webhooks/zigzag/acme", {}), body=json.dumps(ENVELOPE).encode())
     @example(
@@ -321,7 +327,7 @@ def test_forged_requests_are_refused(harness, fuzz_run, gen):
         assert response.status_code == 401, harness.explain(response)
         assert harness.counts() == before
 
-    _run_counted(harness, prop, fuzz_run, fuzz_run.examples(60, 1000))
+    _run_counted(harness, prop, fuzz_run, examples)
 
 
 def _run_counted(harness, prop, fuzz_run, examples: int) -> None:
