@@ -53,7 +53,6 @@ def document(start: int, count: int) -> bytes:
 
 def accept(base: str, args: argparse.Namespace) -> dict[str, Any]:
     """Phase 1: push every document; returns timings and statuses."""
-
     user, password = common.channel_auth(0)
     url = f"{base}/khaos/{common.tenant_id(0)}/stock"
     starts = list(range(0, args.items, args.batch))
@@ -157,7 +156,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=1, help="POSTs in flight (KCC: 1)")
     parser.add_argument("--workers", type=int, default=4, help="worker threads for phase 2")
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--max-seconds", type=float, default=600.0, help="phase 2 time limit")
+    parser.add_argument("--max-seconds", type=float, default=480.0, help="phase 2 time limit")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -86,7 +86,6 @@ def row(bench: str, case: str, figure: str, value: str, notes: str = "") -> dict
 
 def machine() -> dict[str, Any]:
     """Where and when the figures were taken."""
-
     model = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -125,7 +124,6 @@ def free_port() -> int:
 
 def wait_http(url: str, timeout: float = 30.0) -> None:
     """Wait until GET `url` answers 200."""
-
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -216,7 +214,6 @@ def pg_admin_url() -> str | None:
 
     `RETURNSYNC_BENCH_PG_DSN`, else `RETURNSYNC_TEST_PG_DSN`, else postgres@127.0.0.1:5432.
     """
-
     url = (
         os.environ.get("RETURNSYNC_BENCH_PG_DSN")
         or os.environ.get("RETURNSYNC_TEST_PG_DSN")
@@ -239,7 +236,6 @@ def fresh_database(kind: str, workdir: Path) -> Iterator[str]:
 
     The PostgreSQL database is created for the run and dropped afterwards.
     """
-
     if kind == "sqlite":
         folder = Path(tempfile.mkdtemp(prefix="db-", dir=workdir))
         url = f"sqlite:///{folder / 'bench.db'}"
@@ -352,7 +348,6 @@ def channel_auth(n: int) -> tuple[str, str]:
 
 def tenants(count: int) -> dict[str, Tenant]:
     """`count` bench tenants, configured like the demo world's."""
-
     out: dict[str, Tenant] = {}
     for n in range(count):
         user, password = channel_auth(n)
@@ -380,7 +375,6 @@ def tenants(count: int) -> dict[str, Tenant]:
 
 def process_cpu(pid: int) -> float:
     """User + system CPU seconds used so far by process `pid` (0.0 if it is gone)."""
-
     try:
         times = psutil.Process(pid).cpu_times()
     except psutil.Error:

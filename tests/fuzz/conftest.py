@@ -1,8 +1,10 @@
-"""The fuzz harness: a real Context on a SQLite file, served by a real uvicorn, and `--run-chaos`.
+"""The fuzz harness: a real Context on a SQLite file behind a real uvicorn; run sizes; strategies.
 
 Two tenants are configured (`acme`, the one under test, and `beta`, whose valid credentials must
-not open acme's endpoints). The ZigZag and gateway factories raise: the web layer must never call
-them (webhooks only store and enqueue; the worker is drained only for KCC pushes).
+not open acme's endpoints). The ZigZag and gateway factories raise: the web layer never calls
+them (webhooks only store and enqueue), and the worker is drained only to process KCC pushes.
+A credit note for one of the staged returns does enqueue the saga's `advance`, which then fails
+on the gateway factory and waits for a retry that the fixed clock never reaches: by design.
 
 Every property test runs twice (`fuzz_run`): "default", small and derandomized (about 500
 bodies to the webhook and channel endpoints plus about 1,000 schemathesis cases), and "chaos"
@@ -116,7 +118,7 @@ class _NeverCalled:
         self.what = what
 
     def __call__(self, tenant: Tenant) -> Any:
-        raise AssertionError(f"the web layer called the {self.what} factory for {tenant.id}")
+        raise AssertionError(f"the fuzz tests reach no {self.what} (tenant {tenant.id})")
 
 
 class _Recorder:
