@@ -27,7 +27,12 @@ if TYPE_CHECKING:
 BENCHES: dict[str, Any] = {"ingest": ingest, "pipeline": pipeline, "catalog": catalog}
 QUICK: dict[str, dict[str, Any]] = {
     "ingest": {"events": 200, "warmup": 20, "concurrency": 16},
-    "pipeline": {"returns": 20, "configs": "sqlite:4,postgres:2", "max_seconds": 180.0},
+    "pipeline": {
+        "returns": 20,
+        "tenants": 1,
+        "configs": "sqlite:2,postgres:2",
+        "max_seconds": 180.0,
+    },
     "catalog": {"items": 500, "max_seconds": 120.0},
     "reconcile": {"argv": ["--lines", "20000", "--repeat", "1"]},
 }

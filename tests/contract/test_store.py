@@ -50,7 +50,7 @@ def _claim(db: Database, clock, worker: str = "w1"):
 def test_migrations_are_idempotent(db: Database) -> None:
     """Upgrading twice is harmless and lands on head."""
     migrations.upgrade(db)
-    assert migrations.current(db) == "0001"
+    assert migrations.current(db) == "0002"
 
 
 def test_inbox_dedupes_on_tenant_source_key(db: Database, clock) -> None:
@@ -270,9 +270,34 @@ def test_staged_returns_page_by_sequence_and_never_twice(db: Database, clock) ->
             conn, tenant="t", associated_ref="A0", return_ref="R0", document={}, now=clock.now()
         )
         first = khaos.page_after(conn, "t", 0, 3)
+        khaos.mark_pulled(conn, "t", [seq for seq, _ in first], clock.now())
         rest = khaos.page_after(conn, "t", first[-1][0], 3)
     assert [d["AssociatedRef"] for _, d in first] == ["A0", "A1", "A2"]
     assert [d["AssociatedRef"] for _, d in rest] == ["A3", "A4"]
+
+
+def test_a_staged_return_never_pulled_is_offered_whatever_the_cursor(db: Database, clock) -> None:
+    """A cursor that passed a return KCC never read (first contact, a late commit) still gets it.
+
+    Once read, it is not offered again below the cursor.
+    """
+    with db.begin() as conn:
+        for n in range(4):
+            khaos.stage(
+                conn,
+                tenant="t",
+                associated_ref=f"A{n}",
+                return_ref=f"R{n}",
+                document={"AssociatedRef": f"A{n}"},
+                now=clock.now(),
+            )
+        seqs = [seq for seq, _ in khaos.page_after(conn, "t", 0, 10)]
+        khaos.mark_pulled(conn, "t", [seqs[0], seqs[2], seqs[3]], clock.now())  # A1 skipped
+        late = khaos.page_after(conn, "t", seqs[3], 10)
+        khaos.mark_pulled(conn, "t", [seq for seq, _ in late], clock.now())
+        after = khaos.page_after(conn, "t", seqs[3], 10)
+    assert [d["AssociatedRef"] for _, d in late] == ["A1"]
+    assert after == []
 
 
 def test_catalogue_keys_on_stock_id_through_a_rename(db: Database, clock) -> None:

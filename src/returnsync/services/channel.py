@@ -47,7 +47,7 @@ def returns_page(
         after = _cursor_seq(conn, tenant_id, continuation)
         page = khaos.page_after(conn, tenant_id, after, tenant.khaos.page_size)
         khaos.mark_pulled(conn, tenant_id, [seq for seq, _ in page], now)
-    last = page[-1][0] if page else after
+    last = max([after, *(seq for seq, _ in page)])  # never back: late ones sit below it
     return kcc.import_document([doc for _, doc in page]), f"{CURSOR_PREFIX}{last}"
 
 

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+
 from returnsync.adapters.zigzag import mapping as zz_mapping
 from returnsync.domain.model import associated_ref
 from returnsync.domain.states import ReturnState
 from returnsync.services.context import serial_key
 from returnsync.storage import audit, inbox, jobqueue, returns
+from returnsync.storage.tables import returns as returns_table
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from returnsync.ports import ReturnSnapshot
     from returnsync.services.context import Context
 
@@ -36,6 +41,7 @@ def apply_snapshot(
     now = ctx.clock.now()
     fresh = zz_mapping.to_domain(tenant_id, snapshot.raw)
     with ctx.db.begin() as conn:
+        _lock(conn, tenant_id, snapshot.return_ref)
         held = returns.get(conn, tenant_id, snapshot.return_ref)
         if held is not None and snapshot.updated_at < held.zigzag_updated_at:
             audit.record(
@@ -100,6 +106,21 @@ def apply_snapshot(
                 now=now,
             )
         return state
+
+
+def _lock(conn: Connection, tenant_id: str, return_ref: str) -> None:
+    """Lock our row of the return until the transaction ends (PostgreSQL; SQLite has one writer).
+
+    `returns.save` writes back the state read here. A Khaos push (jobs of another serial key)
+    may move the same return meanwhile, STAGED -> CREDITED or HELD -> READY; without the lock
+    READ COMMITTED lets this transaction put the old state back, and the saga then waits for
+    a credit note that was already seen (found by the chaos run on PostgreSQL).
+    """
+    conn.execute(
+        select(returns_table.c.state)
+        .where(returns_table.c.tenant == tenant_id, returns_table.c.return_ref == return_ref)
+        .with_for_update()
+    )
 
 
 def mark_inbox_processed(ctx: Context, inbox_id: int) -> None:

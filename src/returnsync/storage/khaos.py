@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from returnsync.storage.sql import insert_ignore, upsert
 from returnsync.storage.tables import credit_notes, staged_returns
@@ -42,10 +42,23 @@ def stage(
 def page_after(
     conn: Connection, tenant: str, after_seq: int, limit: int
 ) -> list[tuple[int, dict[str, Any]]]:
-    """Staged returns with seq > `after_seq`, oldest first: (seq, document)."""
+    """The next page for KCC, oldest first: (seq, document).
+
+    Staged returns with seq > `after_seq`, and before them any return at or below the cursor
+    that was never pulled. A cursor can pass a return without serving it: on first contact
+    (a datetime continuation, compared with our clock) and, on PostgreSQL, when a lower seq
+    commits after a higher one was served. A return staged for Khaos is offered until KCC has
+    read it at least once, whatever the cursor says (KCC dedupes on AssociatedRef).
+    """
     rows = conn.execute(
         select(staged_returns.c.seq, staged_returns.c.document)
-        .where(staged_returns.c.tenant == tenant, staged_returns.c.seq > after_seq)
+        .where(
+            staged_returns.c.tenant == tenant,
+            or_(
+                staged_returns.c.seq > after_seq,
+                staged_returns.c.pulled_at.is_(None),
+            ),
+        )
         .order_by(staged_returns.c.seq)
         .limit(limit)
     )

@@ -274,6 +274,14 @@ staged_returns = Table(
     Column("staged_at", TS, nullable=False),
     Column("pulled_at", TS),
     UniqueConstraint("tenant", "associated_ref", name="uq_staged_assoc"),
+    # Returns KCC has never read: always offered, whatever the cursor (migration 0002).
+    Index(
+        "ix_staged_unpulled",
+        "tenant",
+        "seq",
+        sqlite_where=text("pulled_at IS NULL"),
+        postgresql_where=text("pulled_at IS NULL"),
+    ),
 )
 
 cursors = Table(

@@ -138,13 +138,12 @@ class TenantWorld:
 
     def truth(self) -> TenantTruth:
         """The world as the invariants read it."""
-        pushed = [p for p in self.products if p not in self.withheld or not self.withheld_forever]
         return TenantTruth(
             tenant=self.tenant,
             zigzag=self.zigzag,
             khaos=self.khaos,
             gateway=self.fake,
-            catalogue_pushed={p.stock_code.casefold() for p in pushed},
+            catalogue_pushed=set(self.khaos.catalogue_codes),
             forged=self.forged,
         )
 
@@ -731,9 +730,8 @@ class Simulation:
         ZigZag updates happen here, so they happen under faults). Then the quiet drain:
         faults off, frozen workers wake, until nothing is left to do."""
         self._log(f"recovery from +{(self.clock.now() - START).total_seconds():.3f}s")
-        for world in self.worlds.values():
-            if world.withheld and not world.withheld_forever:
-                self._do("catalogue")
+        while any(w.withheld and not w.withheld_forever for w in self.worlds.values()):
+            self._do("catalogue")
         self._settle(RECOVERY_ROUNDS)
         self.plan.enabled = False
         self._log(f"drain from +{(self.clock.now() - START).total_seconds():.3f}s")

@@ -466,9 +466,11 @@ class SimKhaos:
         self.outbox: list[Push] = []
         self.rejections: list[str] = []
         self.served_again = 0
+        self.catalogue_codes: set[str] = set()  # stock codes (case-folded) pushed to us
 
     def catalogue_push(self, products: list[Product]) -> None:
-        """Queue a StockUpload push of these items."""
+        """Queue a StockUpload push of these items (re-sent until answered 200)."""
+        self.catalogue_codes.update(p.stock_code.casefold() for p in products)
         items = [
             {
                 "StockID": p.stock_id,

@@ -745,7 +745,7 @@ def _rename(run: _Run, rng: random.Random) -> None:
 
 
 def _progress_line(run: _Run) -> str:
-    view = _settle_view(run)
+    view = _settle_view(run, _khaos_rejections(run.khaos))
     jobs = view["jobs"]
     return (
         f"created={view['expected']} settled={view['settled']} "
