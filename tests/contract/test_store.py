@@ -117,6 +117,49 @@ def test_pending_dedupe_key_keeps_one_pending_job(db: Database, clock) -> None:
     assert _enqueue(db, clock, dedupe="advance:t:R1")
 
 
+def test_a_retry_while_the_same_work_is_pending_again_is_superseded(db: Database, clock) -> None:
+    """A job fails while its dedupe twin was queued: one pending job remains, the twin.
+
+    Found by the deterministic simulation (seed 172): the retry used to violate the one
+    pending job per dedupe key rule and the error escaped the worker.
+    """
+    assert _enqueue(db, clock, dedupe="advance:t:R1")
+    running = _claim(db, clock)
+    assert running is not None
+    assert _enqueue(db, clock, dedupe="advance:t:R1")  # asked again while it runs
+    with db.begin() as conn:
+        assert jobqueue.retry(
+            conn,
+            running,
+            now=clock.now(),
+            run_after=clock.now() + timedelta(minutes=1),
+            error="503",
+        )
+        rows = {r["id"]: r for r in jobqueue.listing(conn)}
+    assert rows[running.id]["status"] == "succeeded"
+    assert "superseded by pending job" in rows[running.id]["last_error"]
+    assert [r["status"] for i, r in rows.items() if i != running.id] == ["pending"]
+
+
+def test_revive_leaves_a_dead_job_whose_work_is_pending_again(db: Database, clock) -> None:
+    """Two dead twins and a pending one: reviving all revives none (the pending one covers them).
+
+    Without a pending twin, only one of two dead twins comes back.
+    """
+    dead = []
+    for _ in range(2):
+        assert _enqueue(db, clock, dedupe="advance:t:R1")
+        job = _claim(db, clock)
+        assert job is not None
+        with db.begin() as conn:
+            jobqueue.bury(conn, job, now=clock.now(), error="gave up")
+        dead.append(job.id)
+    with db.begin() as conn:
+        assert jobqueue.revive(conn, now=clock.now()) == 1
+        assert jobqueue.counts(conn) == {"dead": 1, "pending": 1}
+        assert jobqueue.revive(conn, now=clock.now()) == 0
+
+
 def test_retry_backs_off_and_bury_then_revive(db: Database, clock) -> None:
     """A retried job waits for run_after; a dead job is revived with fresh attempts."""
     _enqueue(db, clock)

@@ -25,14 +25,11 @@ CHAOS_SEEDS = 10_000
 JOBS = max(1, min(2, os.cpu_count() or 1))
 REPLAY_SEEDS = (3, 17, 29)
 
-# Production bugs the simulation found that are reported but not fixed yet (the simulation
-# may not change production code). Violations containing the text are tolerated by the seed
-# runs below; `test_known_bug_*` is a strict xfail that starts failing once the fix lands,
-# as the reminder to delete the entry. Found by seed 172 (and ~4% of seeds): a retried job
-# goes back to `pending` while a duplicate with its dedupe key is pending, violating
-# uq_jobs_pending_dedupe; the IntegrityError escapes Worker.run_once (jobqueue.retry).
-KNOWN_BUGS = {"retry-vs-pending-duplicate": "UNIQUE constraint failed: jobs.dedupe_key"}
-KNOWN_BUG_SEED = 172
+# Production bugs the simulation found that are reported but not fixed yet: violations
+# containing the text are tolerated by the seed runs below, and each entry gets a strict-xfail
+# `test_known_bug_*` that starts failing once the fix lands. None open today (seed 172 found
+# a retry colliding with a pending duplicate; fixed in jobqueue.retry).
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def _unexpected(result: dst.Summary) -> list[str]:
@@ -54,13 +51,10 @@ def test_seeded_scenarios_hold_every_invariant() -> None:
     assert not any(_unexpected(r) for r in results), _report(results)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: jobqueue.retry collides with a pending duplicate (see KNOWN_BUGS)",
-)
-def test_known_bug_retry_collides_with_a_pending_duplicate() -> None:
-    outcome = dst.run_seed(KNOWN_BUG_SEED)
-    assert not any(KNOWN_BUGS["retry-vs-pending-duplicate"] in v for v in outcome.violations)
+def test_seed_172_retry_meets_a_pending_duplicate_and_holds() -> None:
+    """The seed that found the retry-vs-pending-duplicate bug now keeps every invariant."""
+    outcome = dst.run_seed(172)
+    assert not outcome.violations, outcome.violations[:3]
 
 
 def test_a_seed_replays_exactly() -> None:

@@ -5,7 +5,11 @@ claim one job at a time under a lease; a job whose worker died is re-claimed whe
 lease expires. Jobs that share a `serial_key` (one return) never run at the same time:
 the claim takes a row in `serial_locks`, whose primary key serialises claimers on both
 SQLite and PostgreSQL. On PostgreSQL the candidate rows are read with
-`FOR UPDATE SKIP LOCKED` so any number of workers claim without blocking each other.
+`FOR UPDATE SKIP LOCKED` so any number of workers claim without blocking each other, and
+every write to a `serial_locks` row happens under a transaction-scoped advisory lock on its
+key: a claimer only *tries* it (and skips the job when another transaction is on that key),
+a release waits for it. Two claimers therefore never wait on each other's uncommitted
+`serial_locks` rows, which deadlocked under four workers before.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 
 from returnsync.storage.sql import insert_for
 from returnsync.storage.tables import jobs, serial_locks
@@ -101,6 +105,8 @@ def claim(conn: Connection, *, worker: str, now: datetime, lease: timedelta) -> 
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     for row in conn.execute(stmt).all():
+        if not _key_lock(conn, row.serial_key, wait=False):
+            continue  # another transaction is taking or releasing this key right now
         if not _take_serial_lock(conn, row.serial_key, row.id, now, now + lease):
             continue
         conn.execute(
@@ -127,6 +133,21 @@ def claim(conn: Connection, *, worker: str, now: datetime, lease: timedelta) -> 
     return None
 
 
+def _key_lock(conn: Connection, key: str, *, wait: bool) -> bool:
+    """PostgreSQL: the advisory lock over one serial key until the transaction ends.
+
+    SQLite needs none: a write transaction there is alone (BEGIN IMMEDIATE).
+    """
+    if conn.dialect.name != "postgresql":
+        return True
+    fn = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    got = conn.execute(
+        text(f"SELECT {fn}(hashtextextended(:key, 0))"),  # fn is one of two literals
+        {"key": f"returnsync:serial:{key}"},
+    ).scalar()
+    return wait or bool(got)
+
+
 def _take_serial_lock(
     conn: Connection, key: str, job_id: int, now: datetime, until: datetime
 ) -> bool:
@@ -140,6 +161,7 @@ def _take_serial_lock(
 
 
 def _release(conn: Connection, job: Job) -> None:
+    _key_lock(conn, job.serial_key, wait=True)
     conn.execute(
         delete(serial_locks).where(
             serial_locks.c.serial_key == job.serial_key, serial_locks.c.job_id == job.id
@@ -158,6 +180,7 @@ def _still_mine(job: Job) -> Any:
 
 def succeed(conn: Connection, job: Job, *, now: datetime) -> bool:
     """Mark done; False if the lease was lost (another worker re-claimed it meanwhile)."""
+    _key_lock(conn, job.serial_key, wait=True)  # first, as every writer of serial_locks
     done = conn.execute(
         update(jobs)
         .where(_still_mine(job))
@@ -168,24 +191,57 @@ def succeed(conn: Connection, job: Job, *, now: datetime) -> bool:
 
 
 def retry(conn: Connection, job: Job, *, now: datetime, run_after: datetime, error: str) -> bool:
-    """Put the job back to pending until `run_after`, recording the error."""
-    done = conn.execute(
-        update(jobs)
-        .where(_still_mine(job))
-        .values(
-            status=JobStatus.PENDING.value,
-            run_after=run_after,
-            lease_until=None,
-            last_error=error[:4000],
-            updated_at=now,
-        )
-    ).rowcount
+    """Put the job back to pending until `run_after`, recording the error.
+
+    If a job with the same dedupe key is already pending (the same work, asked for again
+    while this one ran), this one is closed as superseded instead: at most one pending job
+    per dedupe key, and the pending one does the work.
+    """
+    _key_lock(conn, job.serial_key, wait=True)
+    twin = _pending_twin(conn, job)
+    if twin is not None:
+        done = conn.execute(
+            update(jobs)
+            .where(_still_mine(job))
+            .values(
+                status=JobStatus.SUCCEEDED.value,
+                lease_until=None,
+                last_error=f"{error[:3900]} (superseded by pending job {twin})",
+                updated_at=now,
+            )
+        ).rowcount
+    else:
+        done = conn.execute(
+            update(jobs)
+            .where(_still_mine(job))
+            .values(
+                status=JobStatus.PENDING.value,
+                run_after=run_after,
+                lease_until=None,
+                last_error=error[:4000],
+                updated_at=now,
+            )
+        ).rowcount
     _release(conn, job)
     return bool(done)
 
 
+def _pending_twin(conn: Connection, job: Job) -> int | None:
+    """The id of another pending job with this job's dedupe key, if any."""
+    mine = select(jobs.c.dedupe_key).where(jobs.c.id == job.id).scalar_subquery()
+    twin = conn.execute(
+        select(jobs.c.id).where(
+            jobs.c.dedupe_key == mine,
+            jobs.c.status == JobStatus.PENDING.value,
+            jobs.c.id != job.id,
+        )
+    ).scalar()
+    return None if twin is None else int(twin)
+
+
 def bury(conn: Connection, job: Job, *, now: datetime, error: str) -> bool:
     """Give up on the job: status dead, visible in `jobs list --status dead`."""
+    _key_lock(conn, job.serial_key, wait=True)
     done = conn.execute(
         update(jobs)
         .where(_still_mine(job))
@@ -198,15 +254,31 @@ def bury(conn: Connection, job: Job, *, now: datetime, error: str) -> bool:
 
 
 def revive(conn: Connection, *, now: datetime, job_id: int | None = None) -> int:
-    """Send dead jobs (one, or all) back to pending with fresh attempts; returns how many."""
-    stmt = update(jobs).where(jobs.c.status == JobStatus.DEAD.value)
-    if job_id is not None:
-        stmt = stmt.where(jobs.c.id == job_id)
-    return int(
-        conn.execute(
-            stmt.values(status=JobStatus.PENDING.value, attempts=0, run_after=now, updated_at=now)
-        ).rowcount
+    """Send dead jobs (one, or all) back to pending with fresh attempts; returns how many.
+
+    A dead job whose dedupe key already has a pending job is left dead: that one does the work.
+    """
+    twin = jobs.alias("twin")
+    pending_twin = (
+        select(twin.c.id)
+        .where(
+            twin.c.dedupe_key == jobs.c.dedupe_key,
+            twin.c.status == JobStatus.PENDING.value,
+        )
+        .exists()
     )
+    dead_jobs = select(jobs.c.id).where(jobs.c.status == JobStatus.DEAD.value)
+    if job_id is not None:
+        dead_jobs = dead_jobs.where(jobs.c.id == job_id)
+    ids = conn.execute(dead_jobs.order_by(jobs.c.id)).scalars()
+    revived = 0
+    for dead in list(ids):  # one at a time: two dead twins must not both become pending
+        revived += conn.execute(
+            update(jobs)
+            .where(jobs.c.id == dead, ~pending_twin)
+            .values(status=JobStatus.PENDING.value, attempts=0, run_after=now, updated_at=now)
+        ).rowcount
+    return revived
 
 
 def counts(conn: Connection) -> dict[str, int]:
