@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import pytest
-from hypothesis import assume, example, given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from returnsync.adapters.khaos import mapping as kcc
@@ -210,7 +210,6 @@ def check_push(harness, kind: str, body: bytes, response: httpx.Response, before
 
 def push_property(harness):
     def check(kind: str, body: bytes) -> None:
-        assume(not site_id_out_of_range(kind, body))  # KNOWN BUG, see below
         before = harness.marks()
         check_push(harness, kind, body, push(harness, kind, body), before)
 
@@ -301,13 +300,9 @@ def test_deep_push_is_stored_and_never_crashes_the_worker(channel, depth):
     assert quarantined is (depth > 64)
 
 
-# KNOWN BUG (outside this change's scope, reported): services/channel.py `process_push` catches
-# only ValueError, KeyError and TypeError. Content the database cannot hold raises something
-# else: a StockStatuses SiteID beyond SQLite's 64-bit integers (OverflowError); on PostgreSQL
-# also strings over their column's length and amounts over NUMERIC(14, 2) (DataError). The job
-# is retried 12 times and dies instead of the push being quarantined. Fix there (validate the
-# ranges in the KCC wire schemas, or quarantine such errors in a savepoint), then delete this
-# test's xfail and the `assume` in push_property.
+# Found by this fuzzing: content the database cannot hold (a SiteID beyond 64 bits; on
+# PostgreSQL also over-long strings and amounts over NUMERIC) used to kill the job after 12
+# retries; process_push now quarantines it in a savepoint.
 
 
 def site_id_out_of_range(kind: str, body: bytes) -> bool:
@@ -323,7 +318,6 @@ def site_id_out_of_range(kind: str, body: bytes) -> bool:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: process_push does not quarantine it")
 def test_site_id_beyond_64_bits_is_quarantined(channel):
     doc = {"Statuses": [{"StockCode": "C", "StockID": "1", "SiteID": 10**30, "Levels": {}}]}
     body = json.dumps(doc).encode()
@@ -484,8 +478,6 @@ def test_pulls_never_fail(channel, fuzz_run):
     @example(endpoint="returns", continuation=b"9999-12-31T23:59:59+00:00", ids=None)
     @example(endpoint="returns", continuation=None, ids=b'"ZZ-GL123-R900001", ,"",x')
     def prop(endpoint: str, continuation: bytes | None, ids: bytes | None) -> None:
-        if endpoint == "returns" and not ids:
-            assume(not cursor_out_of_range(continuation))  # KNOWN BUG, see below
         headers: dict[str, Any] = channel.kcc_headers()
         if continuation is not None:
             headers["Sirion-Continuation"] = continuation
@@ -504,11 +496,8 @@ def test_pulls_never_fail(channel, fuzz_run):
     _run_counted(channel, prop, fuzz_run, examples, PULLS)
 
 
-# KNOWN BUG (outside this change's scope, reported): services/channel.py `_cursor_seq` turns a
-# `seq:<n>` beyond SQLite's 64-bit integers, or a first-contact datetime that leaves datetime's
-# range once converted to UTC, into an OverflowError: 500. Fix there (range-check the int, catch
-# OverflowError around the conversion, answer from the start), then delete this test's xfail and
-# the `assume` in test_pulls_never_fail.
+# Found by this fuzzing: a `seq:<n>` beyond 64 bits, or a first-contact datetime that leaves
+# datetime's range in UTC, used to answer 500; `_cursor_seq` now reads those from the start.
 
 
 def cursor_out_of_range(continuation: bytes | None) -> bool:
@@ -529,7 +518,6 @@ def cursor_out_of_range(continuation: bytes | None) -> bool:
     return False
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: services/channel.py _cursor_seq overflows")
 @pytest.mark.parametrize(
     "continuation",
     [b"seq:99999999999999999999", b"9999-12-31T23:59:59-23:59", b"0001-01-01T00:00:00+05:00"],

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import DataError
+
 from returnsync.adapters.khaos import mapping as kcc
 from returnsync.domain.money import Money
 from returnsync.domain.states import ReturnState
@@ -23,7 +25,14 @@ from returnsync.storage import audit, catalogue, exceptions, inbox, jobqueue, kh
 if TYPE_CHECKING:
     from returnsync.services.context import Context
 
+# What a push's content can raise that retrying would never cure: quarantine it instead.
+# InvalidPayloadError is a ValueError; OverflowError and DataError are values the database
+# cannot hold (a SiteID beyond 64 bits, a string over its column, an amount over NUMERIC);
+# RecursionError is nesting deeper than the parser goes.
+UNREADABLE = (ValueError, KeyError, TypeError, OverflowError, RecursionError, DataError)
+
 CURSOR_PREFIX = "seq:"
+MAX_SEQ = 2**63 - 1  # BIGINT on both databases
 
 
 def endpoint_config(ctx: Context, tenant_id: str) -> dict[str, Any]:
@@ -52,20 +61,24 @@ def returns_page(
 
 
 def _cursor_seq(conn: Any, tenant_id: str, continuation: str | None) -> int:
+    """The seq to page after; anything unreadable or out of range reads from the start.
+
+    Reading from the start is safe: KCC dedupes on AssociatedRef.
+    """
     value = (continuation or "").strip().strip('"')
     if value.startswith(CURSOR_PREFIX):
         try:
-            return int(value.removeprefix(CURSOR_PREFIX))
+            seq = int(value.removeprefix(CURSOR_PREFIX))
         except ValueError:
             return 0
+        return seq if 0 <= seq <= MAX_SEQ else 0
     if not value:
         return 0
     try:  # first contact: "2019-12-31 12:00:00Z"
         since = datetime.fromisoformat(value)
-    except ValueError:
+        since = (since if since.tzinfo else since.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         return 0
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
     return khaos.first_seq_after(conn, tenant_id, since)
 
 
@@ -77,37 +90,44 @@ def process_push(ctx: Context, tenant_id: str, inbox_id: int, kind: str) -> None
         if message is None or message.status != "pending":
             return
         try:
-            doc = json.loads(message.payload)
-            if kind == "stock":
-                _apply_stock_items(ctx, conn, tenant_id, doc)
-            elif kind == "stock-status":
-                for level in kcc.stock_levels(doc):
-                    if level.available is not None:
-                        catalogue.save_level(
-                            conn,
-                            tenant=tenant_id,
-                            stock_id=level.stock_id,
-                            site_id=level.site_id,
-                            stock_code=level.stock_code,
-                            available=level.available,
-                            now=now,
-                        )
-            elif kind == "order-status":
-                for note in kcc.credit_notes(doc):
-                    _observe_credit_note(ctx, conn, tenant_id, note)
+            with conn.begin_nested():  # a write the database refuses must not end the txn
+                _apply_push(ctx, conn, tenant_id, kind, message.payload, now=now)
             inbox.mark(conn, inbox_id, status="processed", now=now)
-        except (ValueError, KeyError, TypeError) as exc:  # InvalidPayloadError is a ValueError
-            inbox.mark(conn, inbox_id, status="quarantined", now=now, error=str(exc))
+        except UNREADABLE as exc:
+            inbox.mark(conn, inbox_id, status="quarantined", now=now, error=str(exc)[:2000])
             exceptions.raise_open(
                 conn,
                 tenant=tenant_id,
                 kind="invalid_payload",
                 owner="integration",
                 subject=f"inbox:{inbox_id}",
-                message=f"Khaos {kind} push {inbox_id} could not be read: {exc}",
+                message=f"Khaos {kind} push {inbox_id} could not be read: {str(exc)[:500]}",
                 detail={"inbox_id": inbox_id},
                 now=now,
             )
+
+
+def _apply_push(
+    ctx: Context, conn: Any, tenant_id: str, kind: str, payload: str, *, now: datetime
+) -> None:
+    doc = json.loads(payload)
+    if kind == "stock":
+        _apply_stock_items(ctx, conn, tenant_id, doc)
+    elif kind == "stock-status":
+        for level in kcc.stock_levels(doc):
+            if level.available is not None:
+                catalogue.save_level(
+                    conn,
+                    tenant=tenant_id,
+                    stock_id=level.stock_id,
+                    site_id=level.site_id,
+                    stock_code=level.stock_code,
+                    available=level.available,
+                    now=now,
+                )
+    elif kind == "order-status":
+        for note in kcc.credit_notes(doc):
+            _observe_credit_note(ctx, conn, tenant_id, note)
 
 
 def _apply_stock_items(ctx: Context, conn: Any, tenant_id: str, doc: dict[str, Any]) -> None:

@@ -35,7 +35,10 @@ def _decimal(value: Any) -> Any:
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("a time without a zone; ZigZag sends UTC with 'Z'")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31T23:59:59-01:00 leaves datetime's range in UTC
+        raise ValueError(f"a time out of range once in UTC: {value.isoformat()}") from exc
 
 
 WireDecimal = Annotated[Decimal, BeforeValidator(_decimal)]
