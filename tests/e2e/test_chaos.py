@@ -70,8 +70,8 @@ def _check(summary: dict[str, Any]) -> None:
     assert summary["returns_by_state"].get("closed", 0) > 0, detail
 
 
-# The small run stays on SQLite inside `make test`; PostgreSQL with 4 workers is `make chaos`.
-@pytest.mark.parametrize("backend", ["sqlite"])
+# The small run, on SQLite and PostgreSQL, is inside `make test`; 2,000 returns with 4 workers is `make chaos`.
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_small_chaos_run_loses_and_duplicates_nothing(
     backend: str, tmp_path: Path, pg_admin_url: str | None
 ) -> None:
