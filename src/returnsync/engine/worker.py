@@ -7,6 +7,7 @@ worker took over) makes the old worker's outcome a no-op.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -53,8 +54,12 @@ class Worker:
         self._stop = threading.Event()
         self._pool: list[threading.Thread] = []
 
-    def run_once(self, slot: str = "0") -> bool:
-        """Claim and run one job; False when there was nothing to do."""
+    def run_once(self, slot: str = "0", *, heartbeat: bool = False) -> bool:
+        """Claim and run one job; False when there was nothing to do.
+
+        With `heartbeat` (the worker threads), the lease is renewed every third of its length
+        while the handler runs, so a slow job is not claimed again by another worker.
+        """
         ctx = self.ctx
         with ctx.db.begin() as conn:
             job = jobqueue.claim(
@@ -67,7 +72,8 @@ class Worker:
             self._failed(job, LookupError(f"no handler for job kind {job.kind!r}"))
             return True
         try:
-            handler(ctx, job)
+            with _Heartbeat(ctx, job, self.lease) if heartbeat else contextlib.nullcontext():
+                handler(ctx, job)
         except Exception as exc:
             self._failed(job, exc)
         else:
@@ -110,7 +116,7 @@ class Worker:
     def _loop(self, slot: str) -> None:
         while not self._stop.is_set():
             try:
-                busy = self.run_once(slot)
+                busy = self.run_once(slot, heartbeat=True)
             except Exception:
                 log.exception("worker %s/%s: claim failed; backing off", self.name, slot)
                 busy = False
@@ -138,3 +144,36 @@ class Worker:
         while ran < max_jobs and self.run_once():
             ran += 1
         return ran
+
+
+class _Heartbeat:
+    """Renews one job's lease in a side thread until the block ends."""
+
+    def __init__(self, ctx: Context, job: Job, lease: timedelta) -> None:
+        self._ctx = ctx
+        self._job = job
+        self._lease = lease
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{job.id}")
+
+    def __enter__(self) -> None:
+        self._thread.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        interval = self._lease.total_seconds() / 3
+        while not self._done.wait(interval):
+            try:
+                with self._ctx.db.begin() as conn:
+                    kept = jobqueue.renew(
+                        conn, self._job, now=self._ctx.clock.now(), lease=self._lease
+                    )
+            except Exception:  # the next beat tries again; the lease is the backstop
+                log.exception("job %s: lease renewal failed", self._job.id)
+                continue
+            if not kept:
+                log.warning("job %s: lease lost to another worker", self._job.id)
+                return

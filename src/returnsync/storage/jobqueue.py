@@ -190,6 +190,20 @@ def succeed(conn: Connection, job: Job, *, now: datetime) -> bool:
     return bool(done)
 
 
+def renew(conn: Connection, job: Job, *, now: datetime, lease: timedelta) -> bool:
+    """Extend the lease of a job still running (the worker's heartbeat); False if lost."""
+    _key_lock(conn, job.serial_key, wait=True)
+    until = now + lease
+    done = conn.execute(update(jobs).where(_still_mine(job)).values(lease_until=until)).rowcount
+    if done:
+        conn.execute(
+            update(serial_locks)
+            .where(serial_locks.c.serial_key == job.serial_key, serial_locks.c.job_id == job.id)
+            .values(lease_until=until)
+        )
+    return bool(done)
+
+
 def retry(conn: Connection, job: Job, *, now: datetime, run_after: datetime, error: str) -> bool:
     """Put the job back to pending until `run_after`, recording the error.
 
