@@ -30,7 +30,7 @@ from returnsync.ports import ReturnSnapshot
 from returnsync.reports import closepack, closepack_render
 from returnsync.services import channel, intake, monitor, operations, queries, sweep
 from returnsync.services.context import Context
-from returnsync.storage import catalogue, exceptions, returns
+from returnsync.storage import catalogue, exceptions, inbox, jobqueue, returns
 
 if TYPE_CHECKING:
     from returnsync.storage.db import Database
@@ -208,6 +208,32 @@ def test_one_return_end_to_end_and_every_webhook_twice(world) -> None:  # type: 
     _deliver(ctx, RAW, "e2", "ReturnRefunded")
     worker.drain()
     assert len(gateway.refunds) == 1
+
+
+def test_a_burst_of_events_for_one_return_is_one_zigzag_fetch(world) -> None:  # type: ignore[no-untyped-def]
+    """Four events queued before the worker runs: one GET covers them; every message processed."""
+    ctx, platform, _gateway, worker = world
+    platform.put(RAW)
+    fetched: list[str] = []
+    real_get = platform.get_return
+
+    def counting_get(return_ref: str) -> ReturnSnapshot:
+        fetched.append(return_ref)
+        return real_get(return_ref)
+
+    platform.get_return = counting_get
+    for n, event in enumerate(["ReturnCreated", "ReturnReceived", "ReturnItemsInspected"]):
+        assert _deliver(ctx, RAW, f"b{n}", event) == 200
+    assert _deliver(ctx, RAW, "b0", "ReturnCreated") == 200  # a duplicate: stored once
+    worker.drain()
+    assert fetched == ["R000123"]
+    assert _state(ctx) == "staged"
+    with ctx.db.begin() as conn:
+        assert inbox.counts(conn, "acme") == {"processed": 3}
+        jobs = jobqueue.listing(conn)
+    syncs = [j for j in jobs if j["kind"] == "sync_return"]
+    assert {j["status"] for j in syncs} == {"succeeded"}
+    assert sum(1 for j in syncs if (j["last_error"] or "").startswith("coalesced")) == 2
 
 
 def test_lost_refund_response_is_adopted_not_paid_twice(world) -> None:  # type: ignore[no-untyped-def]

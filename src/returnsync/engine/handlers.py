@@ -12,9 +12,7 @@ if TYPE_CHECKING:
 
 
 def _sync_return(ctx: Context, job: Job) -> None:
-    sync.sync_return(ctx, job.tenant, job.payload["return_ref"], job.payload["trigger"])
-    if job.payload.get("inbox_id"):
-        sync.mark_inbox_processed(ctx, int(job.payload["inbox_id"]))
+    sync.sync_job(ctx, job)
 
 
 def _advance(ctx: Context, job: Job) -> None:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from returnsync.ports import ReturnSnapshot
     from returnsync.services.context import Context
+    from returnsync.storage.jobqueue import Job
 
 CANCELLED_STATUSES = frozenset({"Cancelled", "Rejected"})
 
@@ -123,7 +124,24 @@ def _lock(conn: Connection, tenant_id: str, return_ref: str) -> None:
     )
 
 
-def mark_inbox_processed(ctx: Context, inbox_id: int) -> None:
-    """Record that the inbound message behind a job has been acted on."""
+def sync_job(ctx: Context, job: Job) -> None:
+    """Run one `sync_return` job and fold in every other one queued for the same return.
+
+    Each ZigZag event queues a sync of its return; a burst (created, received, inspected,
+    duplicates, redeliveries) queues several. The fetch below reads the return as it is now,
+    which covers every event stored before it, so the syncs queued before the fetch are closed
+    with this one and their inbox messages marked processed: one ZigZag GET instead of many.
+    A state is counted as seen by a webhook if any of the folded jobs came from one.
+    """
     with ctx.db.begin() as conn:
-        inbox.mark(conn, inbox_id, status="processed", now=ctx.clock.now())
+        twins = jobqueue.pending_twins(conn, job)
+    payloads = [job.payload, *(payload for _, payload in twins)]
+    trigger = "poll" if all(p.get("trigger") == "poll" for p in payloads) else "webhook"
+    sync_return(ctx, job.tenant, job.payload["return_ref"], trigger)
+    now = ctx.clock.now()
+    with ctx.db.begin() as conn:
+        absorbed = set(jobqueue.absorb(conn, [i for i, _ in twins], into=job, now=now))
+        folded = [job.payload, *(payload for i, payload in twins if i in absorbed)]
+        for payload in folded:
+            if payload.get("inbox_id"):
+                inbox.mark(conn, int(payload["inbox_id"]), status="processed", now=now)

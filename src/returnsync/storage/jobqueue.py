@@ -204,6 +204,45 @@ def renew(conn: Connection, job: Job, *, now: datetime, lease: timedelta) -> boo
     return bool(done)
 
 
+def pending_twins(
+    conn: Connection, job: Job, *, limit: int = 1000
+) -> list[tuple[int, dict[str, Any]]]:
+    """Pending jobs of the same kind and serial key as `job` (same work for the same return).
+
+    Read before a job that refetches remote state acts: whatever they were queued for is
+    covered by what it fetches next, so it may `absorb` them afterwards.
+    """
+    rows = conn.execute(
+        select(jobs.c.id, jobs.c.payload)
+        .where(
+            jobs.c.serial_key == job.serial_key,
+            jobs.c.kind == job.kind,
+            jobs.c.status == JobStatus.PENDING.value,
+            jobs.c.id != job.id,
+        )
+        .order_by(jobs.c.id)
+        .limit(limit)
+    )
+    return [(int(i), dict(payload)) for i, payload in rows]
+
+
+def absorb(conn: Connection, job_ids: list[int], *, into: Job, now: datetime) -> list[int]:
+    """Close still-pending jobs as done by `into`; returns the ids actually closed."""
+    if not job_ids:
+        return []
+    closed = conn.execute(
+        update(jobs)
+        .where(jobs.c.id.in_(job_ids), jobs.c.status == JobStatus.PENDING.value)
+        .values(
+            status=JobStatus.SUCCEEDED.value,
+            last_error=f"coalesced into job {into.id}",
+            updated_at=now,
+        )
+        .returning(jobs.c.id)
+    )
+    return [int(i) for i in closed.scalars()]
+
+
 def retry(conn: Connection, job: Job, *, now: datetime, run_after: datetime, error: str) -> bool:
     """Put the job back to pending until `run_after`, recording the error.
 

@@ -133,6 +133,7 @@ jobs = Table(
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
     Index("ix_jobs_claim", "status", "run_after"),
+    Index("ix_jobs_serial", "serial_key", "status"),  # a return's queued jobs (migration 0002)
     Index(
         "uq_jobs_pending_dedupe",
         "dedupe_key",

@@ -1,4 +1,4 @@
-"""Index the staged returns KCC has never read (they are offered whatever the cursor).
+"""Index the staged returns KCC has never read (offered whatever the cursor) and a return's jobs.
 
 Revision ID: 0002
 Revises: 0001
@@ -14,7 +14,7 @@ down_revision = "0001"
 
 
 def upgrade() -> None:
-    """Add `ix_staged_unpulled` (0001 builds from the current tables, so it may exist)."""
+    """Add the indexes (0001 builds from the current tables, so they may exist already)."""
     op.create_index(
         "ix_staged_unpulled",
         "staged_returns",
@@ -23,8 +23,10 @@ def upgrade() -> None:
         postgresql_where=sa.text("pulled_at IS NULL"),
         if_not_exists=True,
     )
+    op.create_index("ix_jobs_serial", "jobs", ["serial_key", "status"], if_not_exists=True)
 
 
 def downgrade() -> None:
-    """Drop the index."""
+    """Drop the indexes."""
+    op.drop_index("ix_jobs_serial", table_name="jobs", if_exists=True)
     op.drop_index("ix_staged_unpulled", table_name="staged_returns", if_exists=True)
