@@ -297,18 +297,25 @@ def test_exceptions_open_once_and_resolve(db: Database, clock) -> None:
         assert exceptions.counts(conn) == {}
 
 
+def _stage(conn, clock, count: int) -> int:  # type: ignore[no-untyped-def]
+    """Stage returns A0.. for tenant t; how many were new."""
+    return sum(
+        khaos.stage(
+            conn,
+            tenant="t",
+            associated_ref=f"A{n}",
+            return_ref=f"R{n}",
+            document={"AssociatedRef": f"A{n}"},
+            now=clock.now(),
+        )
+        for n in range(count)
+    )
+
+
 def test_staged_returns_page_by_sequence_and_never_twice(db: Database, clock) -> None:
     """A return is staged once per AssociatedRef and paged in staging order."""
     with db.begin() as conn:
-        for n in range(5):
-            assert khaos.stage(
-                conn,
-                tenant="t",
-                associated_ref=f"A{n}",
-                return_ref=f"R{n}",
-                document={"AssociatedRef": f"A{n}"},
-                now=clock.now(),
-            )
+        assert _stage(conn, clock, 5) == 5
         assert not khaos.stage(
             conn, tenant="t", associated_ref="A0", return_ref="R0", document={}, now=clock.now()
         )
@@ -325,15 +332,7 @@ def test_a_staged_return_never_pulled_is_offered_whatever_the_cursor(db: Databas
     Once read, it is not offered again below the cursor.
     """
     with db.begin() as conn:
-        for n in range(4):
-            khaos.stage(
-                conn,
-                tenant="t",
-                associated_ref=f"A{n}",
-                return_ref=f"R{n}",
-                document={"AssociatedRef": f"A{n}"},
-                now=clock.now(),
-            )
+        _stage(conn, clock, 4)
         seqs = [seq for seq, _ in khaos.page_after(conn, "t", 0, 10)]
         khaos.mark_pulled(conn, "t", [seqs[0], seqs[2], seqs[3]], clock.now())  # A1 skipped
         late = khaos.page_after(conn, "t", seqs[3], 10)

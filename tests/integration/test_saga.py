@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -28,9 +29,9 @@ from returnsync.engine.worker import Worker
 from returnsync.errors import OutcomeUnknownError
 from returnsync.ports import ReturnSnapshot
 from returnsync.reports import closepack, closepack_render
-from returnsync.services import channel, intake, monitor, operations, queries, sweep
+from returnsync.services import channel, intake, monitor, operations, queries, saga, sweep, sync
 from returnsync.services.context import Context
-from returnsync.storage import catalogue, exceptions, inbox, jobqueue, returns
+from returnsync.storage import catalogue, exceptions, inbox, jobqueue, khaos, returns
 
 if TYPE_CHECKING:
     from returnsync.storage.db import Database
@@ -384,3 +385,137 @@ def test_close_pack_opens_and_is_reproducible(world, tmp_path) -> None:  # type:
     assert (tmp_path / "page1.png").stat().st_size > 10_000
     with pytest.raises(ValueError, match="2026-10"):
         closepack.period("October")
+
+
+# -- races the chaos run found, pinned ------------------------------------------------------
+
+OTHER = "R000124"
+
+
+def test_a_webhook_sync_racing_the_credit_note_does_not_undo_it(  # type: ignore[no-untyped-def]
+    world, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ZigZag sync of a staged return and the Khaos credit note push run at once.
+
+    They are jobs of different serial keys, so two workers may run them together. The sync
+    used to read STAGED, let the credit note commit CREDITED, then write STAGED back (lost
+    update on PostgreSQL): the saga then waited for ever for a credit note already seen.
+    """
+    ctx, platform, _gateway, worker = world
+    db = ctx.db
+    platform.put(RAW)
+    ref = RAW["returnId"]
+    sync.sync_return(ctx, "acme", ref, "poll")
+    worker.drain()  # the advance job stages it
+    with db.begin() as conn:
+        staged = returns.get(conn, "acme", ref)
+    assert staged is not None
+    assert staged.state.value == "staged"
+    push = {
+        "Statuses": [
+            {
+                "OrderCode": "CN00042",
+                "OrderID": "2101",
+                "Status": "Complete",
+                "AssociatedRef": "ZZ-GL123-R000123",
+                "OrderType": {"ID": "2", "Name": "Credit Note"},
+                "Totals": {"Net": 62.48, "Tax": 12.49, "Gross": 74.97, "Currency": "GBP"},
+                "Lines": [
+                    {
+                        "SKU": "TSHIRT-BLK-L",
+                        "StockID": "6027",
+                        "Quantity": 3,
+                        "Net": 62.48,
+                        "Tax": 12.49,
+                        "Gross": 74.97,
+                    }
+                ],
+            }
+        ]
+    }
+    receipt = intake.accept_khaos_push(ctx, "acme", "order-status", json.dumps(push).encode())
+    assert receipt.inbox_id is not None
+    read, resume = threading.Event(), threading.Event()
+    real_get = returns.get
+
+    def get_then_pause(conn: Any, tenant: str, return_ref: str) -> Any:
+        found = real_get(conn, tenant, return_ref)
+        if threading.current_thread().name == "sync":
+            read.set()
+            resume.wait(10)
+        return found
+
+    monkeypatch.setattr(returns, "get", get_then_pause)
+    syncing = threading.Thread(
+        target=sync.sync_return, args=(ctx, "acme", ref, "webhook"), name="sync"
+    )
+    syncing.start()
+    assert read.wait(10)
+    crediting = threading.Thread(
+        target=channel.process_push,
+        args=(ctx, "acme", receipt.inbox_id, "order-status"),
+        name="credit",
+    )
+    crediting.start()
+    crediting.join(1.0)  # fixed: blocks on the row the sync holds; before: commits at once
+    resume.set()
+    syncing.join(30)
+    crediting.join(30)
+    with db.begin() as conn:
+        after = returns.get(conn, "acme", ref)
+        message = inbox.get(conn, receipt.inbox_id)
+    assert message is not None
+    assert message.status == "processed"
+    assert after is not None
+    assert after.state.value == "credited"
+
+
+def test_a_page_for_khaos_never_passes_a_return_still_being_staged(  # type: ignore[no-untyped-def]
+    world, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two returns staged at once; KCC pulls while the first is inserted but not committed.
+
+    KCC's continuation is the last seq served. On PostgreSQL the second return (higher seq)
+    used to be served while the first was uncommitted; the cursor then passed the first and
+    Khaos never imported it (no credit note, no refund, no exception). Now a return KCC has
+    never read is offered on the next page whatever the cursor.
+    """
+    ctx, platform, _gateway, _worker = world
+    platform.put(RAW)
+    platform.put(json.loads(json.dumps(RAW).replace(RAW["returnId"], OTHER)))
+    first_ref, second_ref = RAW["returnId"], OTHER
+    for ref in (first_ref, second_ref):
+        sync.sync_return(ctx, "acme", ref, "poll")  # READY (their advance jobs are not run)
+    paused, resume = threading.Event(), threading.Event()
+    real_stage = khaos.stage
+
+    def stage_then_pause(conn: Any, **values: Any) -> None:
+        real_stage(conn, **values)
+        if threading.current_thread().name == "stage-first":
+            paused.set()
+            resume.wait(10)
+
+    monkeypatch.setattr(khaos, "stage", stage_then_pause)
+    first = threading.Thread(target=saga.advance, args=(ctx, "acme", first_ref), name="stage-first")
+    first.start()
+    assert paused.wait(10)
+    second = threading.Thread(
+        target=saga.advance, args=(ctx, "acme", second_ref), name="stage-second"
+    )
+    second.start()
+    second.join(1.0)
+    pages: list[tuple[dict[str, Any], str]] = []
+    puller = threading.Thread(
+        target=lambda: pages.append(channel.returns_page(ctx, "acme", None, None)), name="kcc"
+    )
+    puller.start()
+    puller.join(1.0)
+    resume.set()
+    for thread in (first, second, puller):
+        thread.join(30)
+    page, cursor = pages[0]
+    served = [r["AssociatedRef"] for r in page["Returns"]]
+    served += [
+        r["AssociatedRef"] for r in channel.returns_page(ctx, "acme", cursor, None)[0]["Returns"]
+    ]
+    assert sorted(served) == ["ZZ-GL123-R000123", "ZZ-GL123-R000124"]

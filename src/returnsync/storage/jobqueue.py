@@ -252,29 +252,21 @@ def retry(conn: Connection, job: Job, *, now: datetime, run_after: datetime, err
     """
     _key_lock(conn, job.serial_key, wait=True)
     twin = _pending_twin(conn, job)
-    if twin is not None:
-        done = conn.execute(
-            update(jobs)
-            .where(_still_mine(job))
-            .values(
-                status=JobStatus.SUCCEEDED.value,
-                lease_until=None,
-                last_error=f"{error[:3900]} (superseded by pending job {twin})",
-                updated_at=now,
-            )
-        ).rowcount
-    else:
-        done = conn.execute(
-            update(jobs)
-            .where(_still_mine(job))
-            .values(
-                status=JobStatus.PENDING.value,
-                run_after=run_after,
-                lease_until=None,
-                last_error=error[:4000],
-                updated_at=now,
-            )
-        ).rowcount
+    outcome: dict[str, Any] = (
+        {
+            "status": JobStatus.PENDING.value,
+            "run_after": run_after,
+            "last_error": error[:4000],
+        }
+        if twin is None
+        else {
+            "status": JobStatus.SUCCEEDED.value,
+            "last_error": f"{error[:3900]} (superseded by pending job {twin})",
+        }
+    )
+    done = conn.execute(
+        update(jobs).where(_still_mine(job)).values(lease_until=None, updated_at=now, **outcome)
+    ).rowcount
     _release(conn, job)
     return bool(done)
 
