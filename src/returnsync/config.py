@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     poll_interval_seconds: float = 300.0
     monitor_interval_seconds: float = 300.0  # continuous reconciliation of every tenant
     shadow_mode: bool = False  # stage nothing, refund nothing: record what would happen
+    # Group commit of webhook deliveries (docs/decisions/0007-group-commit.md): at most this
+    # many events per transaction, and how long to wait after the first for more (0: commit as
+    # soon as the queue is empty).
+    ingest_batch_max: int = Field(default=256, ge=1, le=10_000)
+    ingest_batch_wait_ms: float = Field(default=2.0, ge=0.0, le=1_000.0)
 
 
 def load_tenants(path: Path) -> dict[str, Tenant]:

@@ -16,10 +16,13 @@ from typing import TYPE_CHECKING, Any
 from returnsync.adapters.zigzag import mapping as zz_mapping
 from returnsync.adapters.zigzag import webhooks as zz_webhooks
 from returnsync.services.context import serial_key
-from returnsync.storage import audit, exceptions, inbox, jobqueue, tables
+from returnsync.storage import audit, exceptions, inbox, jobbatch, jobqueue, tables
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
+    from datetime import datetime
+
+    from sqlalchemy.engine import Connection
 
     from returnsync.adapters.zigzag import schemas as zz_schemas
     from returnsync.services.context import Context
@@ -51,10 +54,50 @@ class Receipt:
     inbox_id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ZigZagEvent:
+    """An authenticated webhook whose envelope parsed and belongs to the tenant: to be stored."""
+
+    tenant: str
+    envelope: zz_schemas.WebhookEnvelope
+    text: str  # the body as the inbox keeps it
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantine:
+    """An authenticated message whose content we cannot use: to be stored and quarantined."""
+
+    tenant: str
+    source: str
+    text: str
+    reason: str
+
+
 def accept_zigzag_webhook(
     ctx: Context, tenant_id: str, headers: Mapping[str, str], body: bytes
 ) -> Receipt:
-    """Authenticate, store raw, dedupe on eventId, enqueue the sync of the return; then ack."""
+    """Authenticate, store raw, dedupe on eventId, enqueue the sync of the return; then ack.
+
+    One message, one transaction: the behaviour `accept_zigzag_many` (group commit) matches.
+    """
+    prepared = prepare_zigzag_webhook(ctx, tenant_id, headers, body)
+    if isinstance(prepared, Receipt):
+        return prepared
+    if isinstance(prepared, Quarantine):
+        return quarantine(ctx, prepared)
+    return store_zigzag_event(ctx, prepared)
+
+
+def prepare_zigzag_webhook(
+    ctx: Context, tenant_id: str, headers: Mapping[str, str], body: bytes
+) -> Receipt | Quarantine | ZigZagEvent:
+    """Everything before the database: authenticate and parse (no I/O).
+
+    A Receipt is the answer to a refused request (nothing to store); a Quarantine is bad
+    content from an authenticated sender; a ZigZagEvent is ready for `store_zigzag_event`
+    or `accept_zigzag_many`.
+    """
     tenant = ctx.tenants.get(tenant_id)
     if tenant is None:
         return Receipt(404, "unknown tenant")
@@ -64,49 +107,121 @@ def accept_zigzag_webhook(
     text = _stored_text(body)
     problem = _unreadable(body)
     if problem is not None:
-        return _quarantine(ctx, tenant_id, "zigzag_webhook", text, problem)
+        return Quarantine(tenant_id, "zigzag_webhook", text, problem)
     try:
         envelope = zz_mapping.parse_envelope(body)
     except (ValueError, OverflowError) as exc:
         # InvalidPayloadError is a ValueError; json.loads raises a bare ValueError for an integer
         # of over 4300 digits, and a zoned time at the edge of datetime's range overflows in UTC.
-        return _quarantine(ctx, tenant_id, "zigzag_webhook", text, str(exc))
+        return Quarantine(tenant_id, "zigzag_webhook", text, str(exc))
     except RecursionError:
-        return _quarantine(ctx, tenant_id, "zigzag_webhook", text, TOO_DEEP)
+        return Quarantine(tenant_id, "zigzag_webhook", text, TOO_DEEP)
     problem = _unstorable_ids(envelope)
     if envelope.retailerCode != tenant.zigzag.retailer_code:
         problem = f"retailerCode {envelope.retailerCode!r} is not this tenant's"
-    if problem is not None:  # checked before our transaction: _quarantine opens its own
-        return _quarantine(ctx, tenant_id, "zigzag_webhook", text, problem)
+    if problem is not None:
+        return Quarantine(tenant_id, "zigzag_webhook", text, problem)
+    return ZigZagEvent(tenant_id, envelope, text, now)
+
+
+DUPLICATE = Receipt(200, "duplicate delivery, already stored")
+
+
+def store_zigzag_event(ctx: Context, event: ZigZagEvent) -> Receipt:
+    """Store one event in its own transaction: inbox row, audit entry, `sync_return` job."""
     with ctx.db.begin() as conn:
         message_id = inbox.store(
             conn,
-            tenant=tenant_id,
+            tenant=event.tenant,
             source="zigzag_webhook",
-            dedupe_key=envelope.eventId,
-            payload=text,
-            now=now,
+            dedupe_key=event.envelope.eventId,
+            payload=event.text,
+            now=event.received_at,
         )
         if message_id is None:
-            return Receipt(200, "duplicate delivery, already stored")
+            return DUPLICATE
+        entry = _audit_entry(event)
         audit.record(
             conn,
-            tenant=tenant_id,
-            actor="zigzag",
-            action=f"webhook:{envelope.eventType}",
-            return_ref=envelope.returnId,
-            now=now,
-            detail={"event_id": envelope.eventId, "occurred_at": str(envelope.occurredAt)},
+            tenant=entry.tenant,
+            actor=entry.actor,
+            action=entry.action,
+            return_ref=entry.return_ref,
+            now=entry.now,
+            detail=entry.detail,
         )
+        job = _sync_job(event, message_id)
         jobqueue.enqueue(
             conn,
-            tenant=tenant_id,
-            kind="sync_return",
-            serial_key=serial_key(tenant_id, envelope.returnId),
-            payload={"return_ref": envelope.returnId, "trigger": "webhook", "inbox_id": message_id},
-            now=now,
+            tenant=job.tenant,
+            kind=job.kind,
+            serial_key=job.serial_key,
+            payload=job.payload,
+            now=job.now,
         )
     return Receipt(200, "stored", message_id)
+
+
+def accept_zigzag_many(ctx: Context, events: Sequence[ZigZagEvent]) -> list[Receipt]:
+    """Store events in ONE transaction with multi-row inserts (group commit); their receipts.
+
+    The rows and receipts are those of `store_zigzag_event` called for each event in order:
+    an eventId already stored, or earlier in `events`, is a duplicate (no audit, no job).
+    Raises when the transaction fails; then nothing of the batch is stored.
+    """
+    if not events:
+        return []
+    with ctx.db.begin() as conn:
+        return store_zigzag_many(conn, events)
+
+
+def store_zigzag_many(conn: Connection, events: Sequence[ZigZagEvent]) -> list[Receipt]:
+    """`accept_zigzag_many` inside the caller's transaction (which must commit before any
+    receipt is answered)."""
+    ids = inbox.store_many(
+        conn,
+        [
+            inbox.NewMessage(
+                tenant=e.tenant,
+                source="zigzag_webhook",
+                dedupe_key=e.envelope.eventId,
+                payload=e.text,
+                received_at=e.received_at,
+            )
+            for e in events
+        ],
+    )
+    stored = [(e, i) for e, i in zip(events, ids, strict=True) if i is not None]
+    if stored:
+        audit.record_many(conn, [_audit_entry(e) for e, _ in stored])
+        jobbatch.enqueue_many(conn, [_sync_job(e, i) for e, i in stored])
+    return [DUPLICATE if i is None else Receipt(200, "stored", i) for i in ids]
+
+
+def _audit_entry(event: ZigZagEvent) -> audit.Entry:
+    envelope = event.envelope
+    return audit.Entry(
+        tenant=event.tenant,
+        actor="zigzag",
+        action=f"webhook:{envelope.eventType}",
+        return_ref=envelope.returnId,
+        now=event.received_at,
+        detail={"event_id": envelope.eventId, "occurred_at": str(envelope.occurredAt)},
+    )
+
+
+def _sync_job(event: ZigZagEvent, message_id: int) -> jobbatch.NewJob:
+    return jobbatch.NewJob(
+        tenant=event.tenant,
+        kind="sync_return",
+        serial_key=serial_key(event.tenant, event.envelope.returnId),
+        payload={
+            "return_ref": event.envelope.returnId,
+            "trigger": "webhook",
+            "inbox_id": message_id,
+        },
+        now=event.received_at,
+    )
 
 
 def accept_khaos_push(ctx: Context, tenant_id: str, kind: str, body: bytes) -> Receipt:
@@ -120,17 +235,18 @@ def accept_khaos_push(ctx: Context, tenant_id: str, kind: str, body: bytes) -> R
     source = f"kcc_{kind}"
     problem = _unreadable(body)
     if problem is not None:
-        return _quarantine(ctx, tenant_id, source, text, problem)
+        return quarantine(ctx, Quarantine(tenant_id, source, text, problem))
     try:
         document = json.loads(body.decode("utf-8"))  # what the worker will parse: the stored text
     except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        return _quarantine(ctx, tenant_id, source, text, f"not JSON: {exc}")
+        return quarantine(ctx, Quarantine(tenant_id, source, text, f"not JSON: {exc}"))
     except RecursionError:
-        return _quarantine(ctx, tenant_id, source, text, TOO_DEEP)
+        return quarantine(ctx, Quarantine(tenant_id, source, text, TOO_DEEP))
     if _depth(document) > MAX_PUSH_DEPTH:
         # Parsing near the recursion limit succeeds or not with the caller's stack depth: keep
         # far from it, so that what is stored here is what the worker can parse.
-        return _quarantine(ctx, tenant_id, source, text, f"nested over {MAX_PUSH_DEPTH} levels")
+        reason = f"nested over {MAX_PUSH_DEPTH} levels"
+        return quarantine(ctx, Quarantine(tenant_id, source, text, reason))
     with ctx.db.begin() as conn:
         message_id = inbox.store(
             conn,
@@ -190,8 +306,9 @@ def _unstorable_ids(envelope: zz_schemas.WebhookEnvelope) -> str | None:
     return None
 
 
-def _quarantine(ctx: Context, tenant_id: str, source: str, text: str, reason: str) -> Receipt:
+def quarantine(ctx: Context, bad: Quarantine) -> Receipt:
     """Keep bad content (so nothing is lost) and open an exception; answer 202 so no retry storm."""
+    tenant_id, source, text, reason = bad.tenant, bad.source, bad.text, bad.reason
     now = ctx.clock.now()
     digest = hashlib.sha256(text.encode()).hexdigest()
     with ctx.db.begin() as conn:

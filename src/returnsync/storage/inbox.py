@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 
-from returnsync.storage.sql import insert_ignore
+from returnsync.storage.sql import insert_for, insert_ignore
 from returnsync.storage.tables import inbox
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
 
     from sqlalchemy.engine import Connection
@@ -53,6 +54,54 @@ def store(
         )
     ).one()
     return int(row.id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewMessage:
+    """One message to store with `store_many`."""
+
+    tenant: str
+    source: str
+    dedupe_key: str
+    payload: str
+    received_at: datetime
+
+
+def store_many(conn: Connection, messages: Sequence[NewMessage]) -> list[int | None]:
+    """Store messages in multi-row INSERTs; per message its new id, or None when not stored.
+
+    None exactly where `store` one by one, in this order, would return None: the same
+    (tenant, source, dedupe_key) was already in the table, or earlier in `messages` (only the
+    first of those is written). Ids are assigned in the order of `messages`.
+    """
+    first: dict[tuple[str, str, str], int] = {}
+    for index, message in enumerate(messages):
+        first.setdefault((message.tenant, message.source, message.dedupe_key), index)
+    rows = [
+        {
+            "tenant": m.tenant,
+            "source": m.source,
+            "dedupe_key": m.dedupe_key,
+            "payload": m.payload,
+            "received_at": m.received_at,
+            "status": "pending",
+        }
+        for m in (messages[i] for i in sorted(first.values()))
+    ]
+    inserted: dict[tuple[str, str, str], int] = {}
+    if rows:
+        # One cached statement with a list of parameter sets: SQLAlchemy sends it as multi-row
+        # INSERT ... VALUES batches ("insertmanyvalues") on SQLite and PostgreSQL alike.
+        stmt = insert_for(conn, inbox).on_conflict_do_nothing()
+        stmt = stmt.returning(inbox.c.id, inbox.c.tenant, inbox.c.source, inbox.c.dedupe_key)
+        # RETURNING gives no order guarantee (PostgreSQL): match rows by their unique key
+        for row in conn.execute(stmt, rows):
+            inserted[(row.tenant, row.source, row.dedupe_key)] = int(row.id)
+    ids: list[int | None] = []
+    for index, message in enumerate(messages):
+        key = (message.tenant, message.source, message.dedupe_key)
+        ids.append(inserted.get(key) if first[key] == index else None)
+    return ids
 
 
 def get(conn: Connection, message_id: int) -> InboxMessage | None:

@@ -1,0 +1,67 @@
+"""Multi-row job enqueue: the rows `jobqueue.enqueue` writes one by one, in one statement.
+
+Used where many jobs are written in one transaction (group commit of webhook intake). The
+columns and the dedupe rule are `jobqueue.enqueue`'s: with a `dedupe_key`, nothing is added
+while a *pending* job holds the same key (the partial unique index `uq_jobs_pending_dedupe`),
+and that includes an earlier job of the same batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from returnsync.storage.jobqueue import JobStatus
+from returnsync.storage.sql import insert_for
+from returnsync.storage.tables import jobs
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from sqlalchemy.engine import Connection
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewJob:
+    """One job for `enqueue_many`; the arguments of `jobqueue.enqueue`."""
+
+    tenant: str
+    kind: str
+    serial_key: str
+    payload: dict[str, Any]
+    now: datetime
+    dedupe_key: str | None = None
+    run_after: datetime | None = None
+    max_attempts: int = 12
+
+
+def enqueue_many(conn: Connection, new_jobs: Sequence[NewJob]) -> int:
+    """Add the jobs in order (ids ascending with it); returns how many were added."""
+    rows = [
+        {
+            "tenant": job.tenant,
+            "kind": job.kind,
+            "serial_key": job.serial_key,
+            "dedupe_key": job.dedupe_key,
+            "payload": job.payload,
+            "status": JobStatus.PENDING.value,
+            "attempts": 0,
+            "max_attempts": job.max_attempts,
+            "run_after": job.run_after or job.now,
+            "created_at": job.now,
+            "updated_at": job.now,
+        }
+        for job in new_jobs
+    ]
+    if not rows:
+        return 0
+    # One cached statement and a list of parameter sets: with RETURNING, SQLAlchemy sends
+    # multi-row INSERT ... VALUES batches on SQLite and PostgreSQL ("insertmanyvalues").
+    stmt = insert_for(conn, jobs)
+    if any(row["dedupe_key"] is not None for row in rows):
+        # rows without a key never conflict on this index, as with `enqueue`
+        stmt = stmt.on_conflict_do_nothing(
+            index_elements=["dedupe_key"], index_where=jobs.c.status == "pending"
+        )
+    return len(conn.execute(stmt.returning(jobs.c.id), rows).all())
