@@ -305,6 +305,34 @@ def test_unmatched_sku_holds_then_mapping_replays(world) -> None:  # type: ignor
     assert [e["actor"] for e in detail["timeline"] if e["action"] == "replayed"] == ["jo"]
 
 
+def test_a_stock_code_renamed_in_khaos_is_rewritten_in_a_staged_return(world) -> None:  # type: ignore[no-untyped-def]
+    """Khaos renames a stock code after we staged a return with it (KCC rejects the old code).
+
+    The catalogue push (same StockID, new code) rewrites the staged document and offers it
+    again on the next page, below the cursor; a credited return is left as it was.
+    """
+    ctx, platform, _gateway, worker = world
+    platform.put(RAW)
+    _deliver(ctx, RAW, "e1")
+    worker.drain()
+    page, cursor = channel.returns_page(ctx, "acme", None, None)
+    assert page["Returns"][0]["ReturnedItems"][0]["SKU"] == "TSHIRT-BLK-L"
+    rename = {"Items": [{"StockID": "6027", "StockCode": "TSHIRT-BLK-L-R1"}]}
+    intake.accept_khaos_push(ctx, "acme", "stock", json.dumps(rename).encode())
+    worker.drain()
+    again, _ = channel.returns_page(ctx, "acme", cursor, None)
+    assert [r["AssociatedRef"] for r in again["Returns"]] == ["ZZ-GL123-R000123"]
+    assert again["Returns"][0]["ReturnedItems"][0]["SKU"] == "TSHIRT-BLK-L-R1"
+    timeline = queries.return_detail(ctx, "acme", "R000123")["timeline"]
+    assert "restaged_after_rename" in [e["action"] for e in timeline]
+    _credit_note(ctx)
+    worker.drain()
+    back = {"Items": [{"StockID": "6027", "StockCode": "TSHIRT-BLK-L"}]}
+    intake.accept_khaos_push(ctx, "acme", "stock", json.dumps(back).encode())
+    worker.drain()
+    assert channel.returns_page(ctx, "acme", cursor, None)[0]["Returns"] == []
+
+
 def test_stale_snapshot_never_moves_a_return_back(world) -> None:  # type: ignore[no-untyped-def]
     """An older ZigZag snapshot arriving late is kept in the timeline but changes nothing."""
     ctx, platform, _gateway, worker = world

@@ -133,12 +133,29 @@ def _apply_push(
 def _apply_stock_items(ctx: Context, conn: Any, tenant_id: str, doc: dict[str, Any]) -> None:
     items, deleted = kcc.stock_items(doc)
     now = ctx.clock.now()
+    renamed = catalogue.renames(conn, tenant_id, items)
     catalogue.save_items(conn, tenant_id, items, now)
     catalogue.delete_items(conn, tenant_id, deleted)
+    if renamed:
+        _restage_renamed(conn, tenant_id, renamed, now)
     # Only a catalogue change can unblock an unmatched SKU; skip the replay scan when none is
     # open (it reads the whole catalogue, which made bulk catalogue pushes quadratic).
     if exceptions.open_for(conn, tenant_id, "sku_unmatched"):
         staging.replay_held(ctx, conn, tenant_id, actor="system:catalogue")
+
+
+def _restage_renamed(conn: Any, tenant_id: str, renamed: dict[str, str], now: datetime) -> None:
+    """A Khaos operator renamed stock codes: returns staged with an old code are re-offered."""
+    for ref in khaos.restage_renamed(conn, tenant_id, renamed):
+        audit.record(
+            conn,
+            tenant=tenant_id,
+            actor="system:catalogue",
+            action="restaged_after_rename",
+            return_ref=ref,
+            now=now,
+            detail={"renamed": renamed},
+        )
 
 
 def _observe_credit_note(ctx: Context, conn: Any, tenant_id: str, note: kcc.CreditNoteSeen) -> None:

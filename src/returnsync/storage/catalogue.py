@@ -35,6 +35,26 @@ def save_items(conn: Connection, tenant: str, items: list[StockItem], now: datet
         )
 
 
+def renames(conn: Connection, tenant: str, items: list[StockItem]) -> dict[str, str]:
+    """Stock codes these items rename, {old code case-folded: new code} (same StockID).
+
+    Read before `save_items`. A change of letter case only is not a rename (K-12).
+    """
+    pushed = {item.stock_id: item.stock_code for item in items}
+    if not pushed:
+        return {}
+    rows = conn.execute(
+        select(stock_items.c.stock_id, stock_items.c.stock_code).where(
+            stock_items.c.tenant == tenant, stock_items.c.stock_id.in_(list(pushed))
+        )
+    )
+    return {
+        old.casefold(): pushed[stock_id]
+        for stock_id, old in rows
+        if old.strip().casefold() != pushed[stock_id].strip().casefold()
+    }
+
+
 def delete_items(conn: Connection, tenant: str, stock_ids: list[str]) -> None:
     """Forget deleted stock items."""
     if stock_ids:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 
+from returnsync.domain.states import ReturnState
 from returnsync.storage.sql import insert_ignore, upsert
-from returnsync.storage.tables import credit_notes, staged_returns
+from returnsync.storage.tables import credit_notes, returns, staged_returns
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -106,6 +107,46 @@ def mark_pulled(conn: Connection, tenant: str, seqs: list[int], now: datetime) -
             )
             .values(pulled_at=now)
         )
+
+
+def restage_renamed(conn: Connection, tenant: str, renamed: dict[str, str]) -> list[str]:
+    """Rewrite renamed stock codes in these staged returns and offer them to KCC again.
+
+    `renamed` maps an old code (case-folded) to the new one; only returns still STAGED
+    (waiting for their credit note) are touched. A document staged with the old code is rejected by
+    Khaos ("SKU not found"); with the code rewritten and `pulled_at` cleared it is offered on
+    the next page (an import that had already succeeded is skipped by KCC on AssociatedRef).
+    Returns the refs rewritten.
+    """
+    if not renamed:
+        return []
+    awaiting = staged_returns.join(
+        returns,
+        and_(
+            returns.c.tenant == staged_returns.c.tenant,
+            returns.c.return_ref == staged_returns.c.return_ref,
+        ),
+    )
+    rows = conn.execute(
+        select(staged_returns.c.seq, staged_returns.c.return_ref, staged_returns.c.document)
+        .select_from(awaiting)
+        .where(staged_returns.c.tenant == tenant, returns.c.state == ReturnState.STAGED.value)
+    ).all()
+    rewritten = []
+    for seq, return_ref, document in rows:
+        items = [dict(item) for item in document.get("ReturnedItems", [])]
+        hits = [i for i in items if str(i.get("SKU", "")).strip().casefold() in renamed]
+        if not hits:
+            continue
+        for item in hits:
+            item["SKU"] = renamed[str(item["SKU"]).strip().casefold()]
+        conn.execute(
+            update(staged_returns)
+            .where(staged_returns.c.seq == seq)
+            .values(document={**document, "ReturnedItems": items}, pulled_at=None)
+        )
+        rewritten.append(return_ref)
+    return rewritten
 
 
 def save_credit_note(
