@@ -27,11 +27,13 @@ sim_app = typer.Typer(help="Run a simulator of an outside system as a real HTTP 
 config_app = typer.Typer(help="Inspect the configuration.")
 db_app = typer.Typer(help="Database schema.")
 jobs_app = typer.Typer(help="The job queue: list, retry dead jobs.")
+inbox_app = typer.Typer(help="Inbound messages as stored: list, replay quarantined ones.")
 sku_app = typer.Typer(help="Fix SKU mapping problems (audited).")
 app.add_typer(sim_app, name="sim")
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(inbox_app, name="inbox")
 app.add_typer(sku_app, name="sku")
 
 console = Console()
@@ -175,6 +177,37 @@ def jobs_retry(
 
     count = operations.revive_dead_jobs(_context(tenants), actor=actor, job_id=job_id)
     console.print(f"{count} job(s) revived")
+
+
+@inbox_app.command("list")
+def inbox_list(
+    status: str | None = typer.Option("quarantined", help="pending|processed|quarantined"),
+    tenant: str | None = None,
+    fmt: str = typer.Option("table", "--format", help="table|json"),
+    tenants: TenantsOpt = None,
+) -> None:
+    """List inbound messages (quarantined by default), newest first, without their bodies."""
+    from returnsync.storage import inbox  # noqa: PLC0415
+
+    ctx = _context(tenants)
+    with ctx.db.begin() as conn:
+        rows = inbox.listing(conn, status=status, tenant=tenant)
+    _print_rows(rows, fmt, ["id", "tenant", "source", "received_at", "status", "size", "error"])
+
+
+@inbox_app.command("replay")
+def inbox_replay(
+    message_id: int,
+    actor: str = typer.Option(..., help="Your name, for the audit log."),
+    tenants: TenantsOpt = None,
+) -> None:
+    """Replay a quarantined message once its cause is fixed (audited)."""
+    from returnsync.services import redelivery  # noqa: PLC0415
+
+    result = redelivery.replay_quarantined(_context(tenants), message_id, actor=actor)
+    console.print(f"inbox message {result.message_id}: {result.outcome} ({result.detail})")
+    if result.outcome == "still_quarantined":
+        raise typer.Exit(1)
 
 
 @app.command("exceptions")

@@ -17,6 +17,7 @@ import openpyxl
 import pypdfium2
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import select
 
 from returnsync.adapters.notify.fake import FakeNotifier
 from returnsync.adapters.payments.fake import FakeGateway
@@ -26,12 +27,23 @@ from returnsync.domain.money import Money
 from returnsync.domain.sku import StockItem
 from returnsync.engine.handlers import HANDLERS
 from returnsync.engine.worker import Worker
-from returnsync.errors import OutcomeUnknownError
+from returnsync.errors import ConfigError, OutcomeUnknownError
 from returnsync.ports import ReturnSnapshot
 from returnsync.reports import closepack, closepack_render
-from returnsync.services import channel, intake, monitor, operations, queries, saga, sweep, sync
+from returnsync.services import (
+    channel,
+    intake,
+    monitor,
+    operations,
+    queries,
+    redelivery,
+    saga,
+    sweep,
+    sync,
+)
 from returnsync.services.context import Context
 from returnsync.storage import catalogue, exceptions, inbox, jobqueue, khaos, returns
+from returnsync.storage.tables import audit_log
 
 if TYPE_CHECKING:
     from returnsync.storage.db import Database
@@ -356,6 +368,75 @@ def test_bad_webhook_content_is_kept_and_quarantined(world) -> None:  # type: ig
     receipt = intake.accept_zigzag_webhook(ctx, "acme", {"X-ZigZag-Api-Key": KEY}, b"{not json")
     assert receipt.status == 202
     with ctx.db.begin() as conn:
+        assert exceptions.counts(conn) == {"invalid_payload": 1}
+
+
+def test_a_quarantined_webhook_is_replayed_once_its_cause_is_fixed(world) -> None:  # type: ignore[no-untyped-def]
+    """A webhook for a retailer code we did not know is kept; after the fix, a replay syncs it.
+
+    Replaying it again is refused; garbage replayed stays quarantined with its exception open.
+    """
+    ctx, platform, _gateway, worker = world
+    raw = {**copy.deepcopy(RAW), "retailerCode": "GL999"}
+    platform.put(raw)
+    body = json.dumps(
+        {
+            "eventId": "q1",
+            "eventType": "ReturnItemsInspected",
+            "occurredAt": raw["updatedAt"],
+            "retailerCode": "GL999",
+            "returnId": raw["returnId"],
+            "orderNumber": raw["orderNumber"],
+            "data": raw,
+        }
+    ).encode()
+    receipt = intake.accept_zigzag_webhook(ctx, "acme", {"X-ZigZag-Api-Key": KEY}, body)
+    assert receipt.status == 202
+    assert "retailerCode 'GL999' is not this tenant's" in receipt.message
+    assert receipt.inbox_id is not None
+    tenant = ctx.tenants["acme"]
+    fixed = tenant.zigzag.model_copy(update={"retailer_code": "GL999"})
+    ctx.tenants["acme"] = tenant.model_copy(update={"zigzag": fixed})
+    replayed = redelivery.replay_quarantined(ctx, receipt.inbox_id, actor="jo")
+    assert replayed.outcome == "stored"
+    worker.drain()
+    assert _state(ctx) == "staged"
+    with ctx.db.begin() as conn:
+        assert exceptions.counts(conn) == {}
+        assert inbox.get(conn, receipt.inbox_id).status == "processed"  # type: ignore[union-attr]
+    with pytest.raises(ConfigError):
+        redelivery.replay_quarantined(ctx, receipt.inbox_id, actor="jo")
+    garbage = intake.accept_zigzag_webhook(ctx, "acme", {"X-ZigZag-Api-Key": KEY}, b"{not json")
+    assert garbage.inbox_id is not None
+    again = redelivery.replay_quarantined(ctx, garbage.inbox_id, actor="jo")
+    assert again.outcome == "still_quarantined"
+    with ctx.db.begin() as conn:
+        assert exceptions.counts(conn) == {"invalid_payload": 1}
+    with ctx.db.begin() as conn:
+        replays = conn.execute(
+            select(audit_log.c.actor, audit_log.c.detail["outcome"].as_string()).where(
+                audit_log.c.action == "inbox_replayed"
+            )
+        ).all()
+    assert sorted(replays) == [("jo", "still_quarantined"), ("jo", "stored")]
+
+
+def test_a_quarantined_khaos_push_is_processed_again_on_replay(world) -> None:  # type: ignore[no-untyped-def]
+    """A push the database could not hold is requeued by a replay and quarantined again."""
+    ctx, _platform, _gateway, worker = world
+    doc = {"Statuses": [{"StockCode": "C", "StockID": "1", "SiteID": 10**30, "Levels": {}}]}
+    receipt = intake.accept_khaos_push(ctx, "acme", "stock-status", json.dumps(doc).encode())
+    assert receipt.inbox_id is not None
+    worker.drain()
+    with ctx.db.begin() as conn:
+        assert inbox.get(conn, receipt.inbox_id).status == "quarantined"  # type: ignore[union-attr]
+    replayed = redelivery.replay_quarantined(ctx, receipt.inbox_id, actor="jo")
+    assert replayed.outcome == "requeued"
+    with ctx.db.begin() as conn:
+        assert inbox.get(conn, receipt.inbox_id).status == "pending"  # type: ignore[union-attr]
+    assert worker.drain() == 1
+    with ctx.db.begin() as conn:
+        assert inbox.get(conn, receipt.inbox_id).status == "quarantined"  # type: ignore[union-attr]
         assert exceptions.counts(conn) == {"invalid_payload": 1}
 
 

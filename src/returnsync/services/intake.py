@@ -103,6 +103,15 @@ def prepare_zigzag_webhook(
         return Receipt(404, "unknown tenant")
     if not zz_webhooks.verify_api_key(headers, tenant.zigzag.webhook_key.get_secret_value()):
         return Receipt(401, "missing or wrong X-ZigZag-Api-Key")
+    return parse_zigzag_webhook(ctx, tenant_id, body)
+
+
+def parse_zigzag_webhook(ctx: Context, tenant_id: str, body: bytes) -> Quarantine | ZigZagEvent:
+    """Read an authenticated webhook body: an event to store, or content to quarantine.
+
+    Also used to replay a quarantined message once the cause is fixed.
+    """
+    tenant = ctx.tenant(tenant_id)
     now = ctx.clock.now()
     text = _stored_text(body)
     problem = _unreadable(body)
@@ -256,15 +265,23 @@ def accept_khaos_push(ctx: Context, tenant_id: str, kind: str, body: bytes) -> R
             payload=text,
             now=now,
         )
-        jobqueue.enqueue(
-            conn,
-            tenant=tenant_id,
-            kind="khaos_push",
-            serial_key=f"khaos:{tenant_id}:{kind}",
-            payload={"inbox_id": message_id, "kind": kind},
-            now=now,
-        )
+        assert message_id is not None  # noqa: S101 - the key is fresh: never a duplicate
+        enqueue_khaos_push(conn, tenant_id, kind, message_id, now=now)
     return Receipt(200, "stored", message_id)
+
+
+def enqueue_khaos_push(
+    conn: Connection, tenant_id: str, kind: str, message_id: int, *, now: datetime
+) -> None:
+    """Queue the processing of a stored KCC push (one kind of push at a time per tenant)."""
+    jobqueue.enqueue(
+        conn,
+        tenant=tenant_id,
+        kind="khaos_push",
+        serial_key=f"khaos:{tenant_id}:{kind}",
+        payload={"inbox_id": message_id, "kind": kind},
+        now=now,
+    )
 
 
 def _stored_text(body: bytes) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 
@@ -123,11 +123,12 @@ def get(conn: Connection, message_id: int) -> InboxMessage | None:
 def mark(
     conn: Connection, message_id: int, *, status: str, now: datetime, error: str | None = None
 ) -> None:
-    """Record the outcome of processing: `processed` or `quarantined` (with the reason)."""
+    """Record the outcome of processing: `processed` or `quarantined` (with the reason), or
+    `pending` again (a replay)."""
     conn.execute(
         update(inbox)
         .where(inbox.c.id == message_id)
-        .values(status=status, processed_at=now, error=error)
+        .values(status=status, processed_at=None if status == "pending" else now, error=error)
     )
 
 
@@ -137,3 +138,16 @@ def counts(conn: Connection, tenant: str | None = None) -> dict[str, int]:
     if tenant is not None:
         stmt = stmt.where(inbox.c.tenant == tenant)
     return {status: int(n) for status, n in conn.execute(stmt)}
+
+
+def listing(
+    conn: Connection, *, status: str | None = None, tenant: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Messages without their payload, newest first (for `returnsync inbox list`)."""
+    cols = [c for c in inbox.c if c.name != "payload"]
+    stmt = select(*cols, func.length(inbox.c.payload).label("size"))
+    if status is not None:
+        stmt = stmt.where(inbox.c.status == status)
+    if tenant is not None:
+        stmt = stmt.where(inbox.c.tenant == tenant)
+    return [dict(r) for r in conn.execute(stmt.order_by(inbox.c.id.desc()).limit(limit)).mappings()]
