@@ -11,6 +11,7 @@ envelopes and pushes, and negative mutations of them.
 from __future__ import annotations
 
 import copy
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -20,6 +21,7 @@ from schemathesis.checks import not_a_server_error
 
 from returnsync.adapters.khaos import schemas as kcc_schemas
 from returnsync.adapters.zigzag import schemas as zz_schemas
+from returnsync.config import Settings
 from returnsync.web.app import create_app
 
 if TYPE_CHECKING:
@@ -49,8 +51,11 @@ def documented(document: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-# The document does not depend on the Context: build it from an app around none.
-schema = schemathesis.openapi.from_dict(documented(create_app(None).openapi()))  # type: ignore[arg-type]
+# The document does not depend on the Context: build it from an app around settings alone
+# (the app reads them for its webhook group committer, whose thread starts only on use).
+schema = schemathesis.openapi.from_dict(
+    documented(create_app(SimpleNamespace(settings=Settings())).openapi())  # type: ignore[arg-type]
+)
 
 SETTINGS = {
     "deadline": None,
