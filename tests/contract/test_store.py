@@ -117,6 +117,30 @@ def test_pending_dedupe_key_keeps_one_pending_job(db: Database, clock) -> None:
     assert _enqueue(db, clock, dedupe="advance:t:R1")
 
 
+def test_dedupe_holds_however_often_one_connection_enqueues(db: Database, clock) -> None:
+    """Forty enqueues on one connection, twenty keys twice: twenty jobs, never an error.
+
+    On PostgreSQL psycopg prepares a statement after five runs and the server may then plan it
+    generically; the partial-index predicate must be SQL text for ON CONFLICT to find the
+    index (the chaos run hit "no unique or exclusion constraint matching" here).
+    """
+    with db.begin() as conn:
+        added = [
+            jobqueue.enqueue(
+                conn,
+                tenant="t",
+                kind="advance",
+                serial_key=f"return:t:R{n % 20}",
+                payload={},
+                now=clock.now(),
+                dedupe_key=f"advance:t:R{n % 20}",
+            )
+            for n in range(40)
+        ]
+        assert jobqueue.counts(conn) == {"pending": 20}
+    assert added == [True] * 20 + [False] * 20
+
+
 def test_a_retry_while_the_same_work_is_pending_again_is_superseded(db: Database, clock) -> None:
     """A job fails while its dedupe twin was queued: one pending job remains, the twin.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from returnsync.storage.jobqueue import JobStatus
+from returnsync.storage.jobqueue import JobStatus, unless_pending_twin
 from returnsync.storage.sql import insert_for
 from returnsync.storage.tables import jobs
 
@@ -61,7 +61,5 @@ def enqueue_many(conn: Connection, new_jobs: Sequence[NewJob]) -> int:
     stmt = insert_for(conn, jobs)
     if any(row["dedupe_key"] is not None for row in rows):
         # rows without a key never conflict on this index, as with `enqueue`
-        stmt = stmt.on_conflict_do_nothing(
-            index_elements=["dedupe_key"], index_where=jobs.c.status == "pending"
-        )
+        stmt = unless_pending_twin(stmt)
     return len(conn.execute(stmt.returning(jobs.c.id), rows).all())

@@ -88,10 +88,22 @@ def enqueue(
         updated_at=now,
     )
     if dedupe_key is not None:
-        stmt = stmt.on_conflict_do_nothing(
-            index_elements=["dedupe_key"], index_where=jobs.c.status == "pending"
-        )
+        stmt = unless_pending_twin(stmt)
     return conn.execute(stmt.returning(jobs.c.id)).first() is not None
+
+
+def unless_pending_twin(stmt: Any) -> Any:
+    """An INSERT into jobs that does nothing while a pending job has the same dedupe key.
+
+    The predicate is SQL text, not a bound parameter: PostgreSQL must see `status =
+    'pending'` to infer the partial index `uq_jobs_pending_dedupe`. With a parameter it
+    cannot, once psycopg prepares the statement (after 5 runs on a connection) and the
+    server picks a generic plan: "no unique or exclusion constraint matching the ON CONFLICT
+    specification" (found by the PostgreSQL chaos run).
+    """
+    return stmt.on_conflict_do_nothing(
+        index_elements=["dedupe_key"], index_where=text("status = 'pending'")
+    )
 
 
 def claim(conn: Connection, *, worker: str, now: datetime, lease: timedelta) -> Job | None:
