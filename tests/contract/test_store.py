@@ -141,6 +141,28 @@ def test_dedupe_holds_however_often_one_connection_enqueues(db: Database, clock)
     assert added == [True] * 20 + [False] * 20
 
 
+def test_a_khaos_push_is_claimed_before_older_jobs(db: Database, clock) -> None:
+    """Stock levels wait behind no backlog: a Khaos push job jumps the queue of older syncs."""
+    for n in range(3):
+        _enqueue(db, clock, f"return:t:R{n}")
+        clock.advance(seconds=1)
+    with db.begin() as conn:
+        jobqueue.enqueue(
+            conn,
+            tenant="t",
+            kind="khaos_push",
+            serial_key="khaos:t:stock-status",
+            payload={"inbox_id": 1, "kind": "stock-status"},
+            now=clock.now(),
+        )
+    kinds = []
+    while (job := _claim(db, clock)) is not None:
+        kinds.append(job.kind)
+        with db.begin() as conn:
+            jobqueue.succeed(conn, job, now=clock.now())
+    assert kinds == ["khaos_push", "advance", "advance", "advance"]
+
+
 def test_a_retry_while_the_same_work_is_pending_again_is_superseded(db: Database, clock) -> None:
     """A job fails while its dedupe twin was queued: one pending job remains, the twin.
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 CLAIM_CANDIDATES = 16  # rows looked at per claim; more only helps when many keys are locked
+PRIORITY_KINDS = ("khaos_push",)  # claimed before older jobs of other kinds
 
 
 class JobStatus(StrEnum):
@@ -107,11 +108,22 @@ def unless_pending_twin(stmt: Any) -> Any:
 
 
 def claim(conn: Connection, *, worker: str, now: datetime, lease: timedelta) -> Job | None:
-    """Lease the next runnable job to `worker`, or return None. Call inside a transaction."""
-    runnable = or_(
-        and_(jobs.c.status == JobStatus.PENDING.value, jobs.c.run_after <= now),
-        and_(jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_until < now),
+    """Lease the next runnable job to `worker`, or return None. Call inside a transaction.
+
+    Pending jobs of a `PRIORITY_KINDS` kind go first (Khaos pushes: stock levels and credit
+    notes are cheap to apply and others wait on them), then every job oldest first.
+    """
+    pending_now = and_(jobs.c.status == JobStatus.PENDING.value, jobs.c.run_after <= now)
+    first = pending_now & jobs.c.kind.in_(PRIORITY_KINDS)
+    expired = and_(jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_until < now)
+    return _claim_where(conn, first, worker=worker, now=now, lease=lease) or _claim_where(
+        conn, or_(pending_now, expired), worker=worker, now=now, lease=lease
     )
+
+
+def _claim_where(
+    conn: Connection, runnable: Any, *, worker: str, now: datetime, lease: timedelta
+) -> Job | None:
     stmt = select(jobs).where(runnable).order_by(jobs.c.run_after, jobs.c.id)
     stmt = stmt.limit(CLAIM_CANDIDATES)
     if conn.dialect.name == "postgresql":

@@ -134,6 +134,7 @@ jobs = Table(
     Column("updated_at", TS, nullable=False),
     Index("ix_jobs_claim", "status", "run_after"),
     Index("ix_jobs_serial", "serial_key", "status"),  # a return's queued jobs (migration 0002)
+    Index("ix_jobs_kind_claim", "kind", "status", "run_after"),  # priority kinds (0002)
     Index(
         "uq_jobs_pending_dedupe",
         "dedupe_key",

@@ -1,4 +1,5 @@
-"""Index the staged returns KCC has never read (offered whatever the cursor) and a return's jobs.
+"""Indexes: staged returns KCC never read (offered whatever the cursor), a return's jobs, and
+jobs by kind (Khaos pushes are claimed first).
 
 Revision ID: 0002
 Revises: 0001
@@ -24,9 +25,13 @@ def upgrade() -> None:
         if_not_exists=True,
     )
     op.create_index("ix_jobs_serial", "jobs", ["serial_key", "status"], if_not_exists=True)
+    op.create_index(
+        "ix_jobs_kind_claim", "jobs", ["kind", "status", "run_after"], if_not_exists=True
+    )
 
 
 def downgrade() -> None:
     """Drop the indexes."""
+    op.drop_index("ix_jobs_kind_claim", table_name="jobs", if_exists=True)
     op.drop_index("ix_jobs_serial", table_name="jobs", if_exists=True)
     op.drop_index("ix_staged_unpulled", table_name="staged_returns", if_exists=True)
