@@ -139,36 +139,8 @@ DUPLICATE = Receipt(200, "duplicate delivery, already stored")
 def store_zigzag_event(ctx: Context, event: ZigZagEvent) -> Receipt:
     """Store one event in its own transaction: inbox row, audit entry, `sync_return` job."""
     with ctx.db.begin() as conn:
-        message_id = inbox.store(
-            conn,
-            tenant=event.tenant,
-            source="zigzag_webhook",
-            dedupe_key=event.envelope.eventId,
-            payload=event.text,
-            now=event.received_at,
-        )
-        if message_id is None:
-            return DUPLICATE
-        entry = _audit_entry(event)
-        audit.record(
-            conn,
-            tenant=entry.tenant,
-            actor=entry.actor,
-            action=entry.action,
-            return_ref=entry.return_ref,
-            now=entry.now,
-            detail=entry.detail,
-        )
-        job = _sync_job(event, message_id)
-        jobqueue.enqueue(
-            conn,
-            tenant=job.tenant,
-            kind=job.kind,
-            serial_key=job.serial_key,
-            payload=job.payload,
-            now=job.now,
-        )
-    return Receipt(200, "stored", message_id)
+        (receipt,) = store_zigzag_many(conn, [event])
+    return receipt
 
 
 def accept_zigzag_many(ctx: Context, events: Sequence[ZigZagEvent]) -> list[Receipt]:
