@@ -314,10 +314,35 @@ def test_returns_updated_since_reads_every_page():
     snapshots = list(make_client(stub).returns_updated_since(since))
     assert [s.return_ref for s in snapshots] == [f"R{i:06d}" for i in range(250)]
     pages = [r.url.params for r in api_calls(stub)]
-    assert [p["page"] for p in pages] == ["1", "2", "3"]
+    assert [p["page"] for p in pages] == ["1", "1", "1"]  # keyset: from the newest seen
+    assert [p["updatedFrom"] for p in pages] == [
+        "2026-10-01T00:00:00Z",
+        "2026-10-01T01:39:00Z",
+        "2026-10-01T03:18:00Z",
+    ]
     assert {p["pageSize"] for p in pages} == {str(PAGE_SIZE)}
-    assert pages[0]["updatedFrom"] == "2026-10-01T00:00:00Z"
     assert pages[0]["retailerCode"] == "GL123"
+
+
+class _ChangingWhilePaged(ZigZagStub):
+    """After the first page is served, the first return changes (moves to the end)."""
+
+    def _list(self, request: httpx.Request) -> httpx.Response:
+        answer = super()._list(request)
+        first = self.returns["R000000"]
+        if first["updatedAt"].startswith("2026-10-01"):
+            first["updatedAt"] = "2026-10-02T00:00:00Z"
+        return answer
+
+
+def test_a_return_changed_while_paging_does_not_hide_the_next_one():
+    """With page numbers, R000100 slid onto page 1 when R000000 moved: never read, lost."""
+    stub = _ChangingWhilePaged(_many_returns(250))
+    seen = {
+        s.return_ref
+        for s in make_client(stub).returns_updated_since(datetime(2026, 10, 1, tzinfo=UTC))
+    }
+    assert seen == {f"R{i:06d}" for i in range(250)}
 
 
 def test_returns_updated_since_stops_when_the_server_ignores_page():

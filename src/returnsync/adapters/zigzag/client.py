@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 SYSTEM = "zigzag"
 API = "/Return/api/v1"  # Z-1
 PAGE_SIZE = 100  # returns per page of the updated-since sweep (Z-3: default 100, max 500)
+MAX_SWEEP_ITEMS = 1_000_000  # a server that never ends a sweep is an error, not a hang
 DEFAULT_TOKEN_LIFETIME = 1800  # seconds; ZigZag documents 30-minute tokens
 REFRESH_MARGIN = 60.0  # seconds before expiry we renew, capped at a tenth of the lifetime
 
@@ -117,26 +118,34 @@ class ZigZagClient:
         """Every return with `updatedAt >= since` (Z-3), oldest change first, all pages read.
 
         `since` must be timezone-aware; it is sent in UTC, truncated to the second (so the
-        window can only grow). A return changed while we page may appear twice (each copy is
-        yielded once per distinct updatedAt) or move past our page; callers should overlap
-        their sweep windows. Entries without a readable returnId/status/updatedAt are skipped,
-        logged and counted in `malformed_seen`.
+        window can only grow). Paging is by key, not by page number: after a full page the
+        next request asks again from the newest `updatedAt` on it. With page numbers, a return
+        changed while we paged moved to the end and shifted the rest left, so the return at a
+        page boundary was never read and the sweep's cursor moved past it (found by the chaos
+        run: a return whose webhooks all failed was never synced). Page numbers are used only
+        while a full page does not move the key (more returns in one second than a page).
+        A return changed while we page may appear twice (yielded once per distinct
+        updatedAt). Entries without a readable returnId/status/updatedAt are skipped, logged
+        and counted in `malformed_seen`.
         """
         if since.tzinfo is None:
             raise ValueError("since must be timezone-aware")
-        updated_from = since.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+        updated_from = _wire_time(since)
         seen: set[tuple[str, datetime]] = set()
         page = 1
+        requests = 0
         while True:
             params = {**self._retailer(), "updatedFrom": updated_from}
             params.update({"page": str(page), "pageSize": str(PAGE_SIZE)})
             response = self._call("GET", f"{API}/Returns", params=params)
+            requests += 1
             try:
                 listing = schemas.ReturnsPage.model_validate(_json(response))
             except ValidationError as exc:
                 raise ConnectorError(
                     f"ZigZag answered an unreadable Returns page {page}: {exc}", system=SYSTEM
                 ) from exc
+            newest: datetime | None = None
             for raw in listing.items:
                 snapshot = _snapshot(raw)
                 if snapshot is None:
@@ -146,14 +155,24 @@ class ZigZagClient:
                         "skipping unreadable ZigZag return %r on page %d", raw.get("returnId"), page
                     )
                     continue
+                newest = snapshot.updated_at if newest is None else max(newest, snapshot.updated_at)
                 key = (snapshot.return_ref, snapshot.updated_at)
                 if key not in seen:
                     seen.add(key)
                     yield snapshot
-            # Our own page counter: a server that ignored `page` must not loop us forever.
-            if not listing.items or page * listing.pageSize >= listing.totalCount:
+            full = len(listing.items) >= listing.pageSize
+            if not listing.items or not full or page * listing.pageSize >= listing.totalCount:
                 return
-            page += 1
+            if requests * listing.pageSize >= MAX_SWEEP_ITEMS:
+                raise ConnectorError(
+                    f"ZigZag kept answering full Returns pages ({requests} requests)", system=SYSTEM
+                )
+            moved = newest is not None and _wire_time(newest) > updated_from
+            if moved:
+                assert newest is not None  # noqa: S101 - for the type checker
+                updated_from, page = _wire_time(newest), 1
+            else:
+                page += 1
 
     def record_refund(
         self, return_ref: str, *, amount: Money, refund_ref: str, credit_note: str
@@ -272,3 +291,8 @@ def _snapshot(raw: dict[str, Any]) -> ReturnSnapshot | None:
     return ReturnSnapshot(
         return_ref=header.returnId, status=header.status, updated_at=header.updatedAt, raw=raw
     )
+
+
+def _wire_time(at: datetime) -> str:
+    """A time as `updatedFrom` takes it: UTC, to the second, with Z."""
+    return at.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
