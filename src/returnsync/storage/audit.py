@@ -27,15 +27,18 @@ def record(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Append one entry. `actor` is a person's name or `system:<component>`."""
-    conn.execute(
-        audit_log.insert().values(
-            tenant=tenant,
-            at=now,
-            actor=actor,
-            action=action,
-            return_ref=return_ref,
-            detail=detail or {},
-        )
+    record_many(
+        conn,
+        [
+            Entry(
+                tenant=tenant,
+                actor=actor,
+                action=action,
+                now=now,
+                return_ref=return_ref,
+                detail=detail,
+            )
+        ],
     )
 
 
