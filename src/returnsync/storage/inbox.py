@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from returnsync.storage.sql import insert_for, insert_ignore
 from returnsync.storage.tables import inbox
@@ -120,15 +120,18 @@ def get(conn: Connection, message_id: int) -> InboxMessage | None:
     )
 
 
+_MARK = update(inbox).where(inbox.c.id == bindparam("message_id"))  # SET: the other parameters
+
+
 def mark(
     conn: Connection, message_id: int, *, status: str, now: datetime, error: str | None = None
 ) -> None:
     """Record the outcome of processing: `processed` or `quarantined` (with the reason), or
     `pending` again (a replay)."""
+    processed_at = None if status == "pending" else now
     conn.execute(
-        update(inbox)
-        .where(inbox.c.id == message_id)
-        .values(status=status, processed_at=None if status == "pending" else now, error=error)
+        _MARK,
+        {"message_id": message_id, "status": status, "processed_at": processed_at, "error": error},
     )
 
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from returnsync.storage.jobqueue import JobStatus, unless_pending_twin
-from returnsync.storage.sql import insert_for
-from returnsync.storage.tables import jobs
+from returnsync.storage import jobqueue
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -39,27 +37,21 @@ class NewJob:
 def enqueue_many(conn: Connection, new_jobs: Sequence[NewJob]) -> int:
     """Add the jobs in order (ids ascending with it); returns how many were added."""
     rows = [
-        {
-            "tenant": job.tenant,
-            "kind": job.kind,
-            "serial_key": job.serial_key,
-            "dedupe_key": job.dedupe_key,
-            "payload": job.payload,
-            "status": JobStatus.PENDING.value,
-            "attempts": 0,
-            "max_attempts": job.max_attempts,
-            "run_after": job.run_after or job.now,
-            "created_at": job.now,
-            "updated_at": job.now,
-        }
+        jobqueue.job_row(
+            tenant=job.tenant,
+            kind=job.kind,
+            serial_key=job.serial_key,
+            payload=job.payload,
+            now=job.now,
+            dedupe_key=job.dedupe_key,
+            run_after=job.run_after,
+            max_attempts=job.max_attempts,
+        )
         for job in new_jobs
     ]
     if not rows:
         return 0
     # One cached statement and a list of parameter sets: with RETURNING, SQLAlchemy sends
     # multi-row INSERT ... VALUES batches on SQLite and PostgreSQL ("insertmanyvalues").
-    stmt = insert_for(conn, jobs)
-    if any(row["dedupe_key"] is not None for row in rows):
-        # rows without a key never conflict on this index, as with `enqueue`
-        stmt = unless_pending_twin(stmt)
-    return len(conn.execute(stmt.returning(jobs.c.id), rows).all())
+    deduped = any(row["dedupe_key"] is not None for row in rows)
+    return len(conn.execute(jobqueue.insert_statement(conn, deduped=deduped), rows).all())

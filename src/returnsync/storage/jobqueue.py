@@ -14,18 +14,20 @@ a release waits for it. Two claimers therefore never wait on each other's uncomm
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from returnsync.storage.sql import insert_for
 from returnsync.storage.tables import jobs, serial_locks
 
 if TYPE_CHECKING:
     from datetime import datetime, timedelta
 
+    from sqlalchemy import Select
     from sqlalchemy.engine import Connection
 
 CLAIM_CANDIDATES = 16  # rows looked at per claim; more only helps when many keys are locked
@@ -75,22 +77,59 @@ def enqueue(
 
     Returns True when a job was added.
     """
-    stmt = insert_for(conn, jobs).values(
+    row = job_row(
         tenant=tenant,
         kind=kind,
         serial_key=serial_key,
-        dedupe_key=dedupe_key,
         payload=payload,
-        status=JobStatus.PENDING.value,
-        attempts=0,
+        now=now,
+        dedupe_key=dedupe_key,
+        run_after=run_after,
         max_attempts=max_attempts,
-        run_after=run_after or now,
-        created_at=now,
-        updated_at=now,
     )
-    if dedupe_key is not None:
+    stmt = insert_statement(conn, deduped=dedupe_key is not None)
+    return conn.execute(stmt, row).first() is not None
+
+
+def job_row(
+    *,
+    tenant: str,
+    kind: str,
+    serial_key: str,
+    payload: dict[str, Any],
+    now: datetime,
+    dedupe_key: str | None,
+    run_after: datetime | None,
+    max_attempts: int,
+) -> dict[str, Any]:
+    """The row of a new pending job."""
+    return {
+        "tenant": tenant,
+        "kind": kind,
+        "serial_key": serial_key,
+        "dedupe_key": dedupe_key,
+        "payload": payload,
+        "status": JobStatus.PENDING.value,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "run_after": run_after or now,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def insert_statement(conn: Connection, *, deduped: bool) -> Any:
+    """INSERT INTO jobs ... RETURNING id, for parameters from `job_row`; `deduped`: unless a
+    pending job has the same dedupe key (rows without a key never conflict on that index)."""
+    return _insert_statement(pg=conn.dialect.name == "postgresql", deduped=deduped)
+
+
+@functools.cache
+def _insert_statement(*, pg: bool, deduped: bool) -> Any:
+    stmt = (postgresql.insert if pg else sqlite.insert)(jobs)
+    if deduped:
         stmt = unless_pending_twin(stmt)
-    return conn.execute(stmt.returning(jobs.c.id)).first() is not None
+    return stmt.returning(jobs.c.id)
 
 
 def unless_pending_twin(stmt: Any) -> Any:
@@ -113,45 +152,71 @@ def claim(conn: Connection, *, worker: str, now: datetime, lease: timedelta) -> 
     Pending jobs of a `PRIORITY_KINDS` kind go first (Khaos pushes: stock levels and credit
     notes are cheap to apply and others wait on them), then every job oldest first.
     """
+    pg = conn.dialect.name == "postgresql"
+    return _claim_from(
+        conn, _candidates(priority=True, pg=pg), worker=worker, now=now, lease=lease
+    ) or _claim_from(conn, _candidates(priority=False, pg=pg), worker=worker, now=now, lease=lease)
+
+
+@functools.cache
+def _candidates(*, priority: bool, pg: bool) -> Select[Any]:
+    """The claim query, built once: statements are executed thousands of times a minute."""
+    now: Any = bindparam("now")
     pending_now = and_(jobs.c.status == JobStatus.PENDING.value, jobs.c.run_after <= now)
-    first = pending_now & jobs.c.kind.in_(PRIORITY_KINDS)
-    expired = and_(jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_until < now)
-    return _claim_where(conn, first, worker=worker, now=now, lease=lease) or _claim_where(
-        conn, or_(pending_now, expired), worker=worker, now=now, lease=lease
+    runnable = (
+        pending_now & jobs.c.kind.in_(PRIORITY_KINDS)
+        if priority
+        else or_(
+            pending_now,
+            and_(jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_until < now),
+        )
     )
-
-
-def _claim_where(
-    conn: Connection, runnable: Any, *, worker: str, now: datetime, lease: timedelta
-) -> Job | None:
-    stmt = select(jobs).where(runnable).order_by(jobs.c.run_after, jobs.c.id)
+    stmt = select(jobs.c.id, jobs.c.serial_key, jobs.c.attempts).where(runnable)
+    stmt = stmt.order_by(jobs.c.run_after, jobs.c.id)
     stmt = stmt.limit(CLAIM_CANDIDATES)
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    for row in conn.execute(stmt).all():
+    return stmt.with_for_update(skip_locked=True) if pg else stmt
+
+
+_LEASE = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("job_id"))
+    .values(
+        status=JobStatus.RUNNING.value,
+        attempts=bindparam("new_attempts"),
+        lease_until=bindparam("until"),
+        locked_by=bindparam("worker"),
+        updated_at=bindparam("now"),
+    )
+    .returning(jobs.c.tenant, jobs.c.kind, jobs.c.payload, jobs.c.max_attempts)
+)
+
+
+def _claim_from(
+    conn: Connection, candidates: Select[Any], *, worker: str, now: datetime, lease: timedelta
+) -> Job | None:
+    for row in conn.execute(candidates, {"now": now}).all():
         if not _key_lock(conn, row.serial_key, wait=False):
             continue  # another transaction is taking or releasing this key right now
         if not _take_serial_lock(conn, row.serial_key, row.id, now, now + lease):
             continue
-        conn.execute(
-            update(jobs)
-            .where(jobs.c.id == row.id)
-            .values(
-                status=JobStatus.RUNNING.value,
-                attempts=row.attempts + 1,
-                lease_until=now + lease,
-                locked_by=worker,
-                updated_at=now,
-            )
-        )
+        leased = conn.execute(
+            _LEASE,
+            {
+                "job_id": row.id,
+                "new_attempts": row.attempts + 1,
+                "until": now + lease,
+                "worker": worker,
+                "now": now,
+            },
+        ).one()
         return Job(
             id=row.id,
-            tenant=row.tenant,
-            kind=row.kind,
+            tenant=leased.tenant,
+            kind=leased.kind,
             serial_key=row.serial_key,
-            payload=dict(row.payload),
+            payload=dict(leased.payload),
             attempts=row.attempts + 1,
-            max_attempts=row.max_attempts,
+            max_attempts=leased.max_attempts,
             locked_by=worker,
         )
     return None
@@ -175,22 +240,46 @@ def _key_lock(conn: Connection, key: str, *, wait: bool) -> bool:
 def _take_serial_lock(
     conn: Connection, key: str, job_id: int, now: datetime, until: datetime
 ) -> bool:
-    stmt = insert_for(conn, serial_locks).values(serial_key=key, job_id=job_id, lease_until=until)
+    stmt = _serial_lock_stmt(pg=conn.dialect.name == "postgresql")
+    params = {"serial_key": key, "job_id": job_id, "lease_until": until, "now": now}
+    return conn.execute(stmt, params).first() is not None
+
+
+@functools.cache
+def _serial_lock_stmt(*, pg: bool) -> Any:
+    """Take the key's serial lock unless a live lease of another job holds it (built once)."""
+    stmt = (postgresql.insert if pg else sqlite.insert)(serial_locks)
+    stmt = stmt.values(
+        serial_key=bindparam("serial_key"),
+        job_id=bindparam("job_id"),
+        lease_until=bindparam("lease_until"),
+    )
     stmt = stmt.on_conflict_do_update(
         index_elements=["serial_key"],
-        set_={"job_id": job_id, "lease_until": until},
-        where=or_(serial_locks.c.lease_until < now, serial_locks.c.job_id == job_id),
+        set_={"job_id": stmt.excluded.job_id, "lease_until": stmt.excluded.lease_until},
+        where=or_(
+            serial_locks.c.lease_until < bindparam("now"),
+            serial_locks.c.job_id == stmt.excluded.job_id,
+        ),
     )
-    return conn.execute(stmt.returning(serial_locks.c.serial_key)).first() is not None
+    return stmt.returning(serial_locks.c.serial_key)
+
+
+_RELEASE = delete(serial_locks).where(
+    serial_locks.c.serial_key == bindparam("key"), serial_locks.c.job_id == bindparam("job_id")
+)
+_STILL_MINE = and_(
+    jobs.c.id == bindparam("job_id"),
+    jobs.c.status == JobStatus.RUNNING.value,
+    jobs.c.locked_by == bindparam("mine_worker"),
+    jobs.c.attempts == bindparam("mine_attempts"),
+)
+_DONE = update(jobs).where(_STILL_MINE).values(status=JobStatus.SUCCEEDED.value, lease_until=None)
 
 
 def _release(conn: Connection, job: Job) -> None:
     _key_lock(conn, job.serial_key, wait=True)
-    conn.execute(
-        delete(serial_locks).where(
-            serial_locks.c.serial_key == job.serial_key, serial_locks.c.job_id == job.id
-        )
-    )
+    conn.execute(_RELEASE, {"key": job.serial_key, "job_id": job.id})
 
 
 def _still_mine(job: Job) -> Any:
@@ -205,11 +294,8 @@ def _still_mine(job: Job) -> Any:
 def succeed(conn: Connection, job: Job, *, now: datetime) -> bool:
     """Mark done; False if the lease was lost (another worker re-claimed it meanwhile)."""
     _key_lock(conn, job.serial_key, wait=True)  # first, as every writer of serial_locks
-    done = conn.execute(
-        update(jobs)
-        .where(_still_mine(job))
-        .values(status=JobStatus.SUCCEEDED.value, lease_until=None, updated_at=now)
-    ).rowcount
+    mine = {"job_id": job.id, "mine_worker": job.locked_by, "mine_attempts": job.attempts}
+    done = conn.execute(_DONE, {**mine, "updated_at": now}).rowcount
     _release(conn, job)
     return bool(done)
 
@@ -228,6 +314,19 @@ def renew(conn: Connection, job: Job, *, now: datetime, lease: timedelta) -> boo
     return bool(done)
 
 
+_TWINS = (
+    select(jobs.c.id, jobs.c.payload)
+    .where(
+        jobs.c.serial_key == bindparam("key"),
+        jobs.c.kind == bindparam("kind"),
+        jobs.c.status == JobStatus.PENDING.value,
+        jobs.c.id != bindparam("job_id"),
+    )
+    .order_by(jobs.c.id)
+    .limit(bindparam("limit"))
+)
+
+
 def pending_twins(
     conn: Connection, job: Job, *, limit: int = 1000
 ) -> list[tuple[int, dict[str, Any]]]:
@@ -237,15 +336,7 @@ def pending_twins(
     covered by what it fetches next, so it may `absorb` them afterwards.
     """
     rows = conn.execute(
-        select(jobs.c.id, jobs.c.payload)
-        .where(
-            jobs.c.serial_key == job.serial_key,
-            jobs.c.kind == job.kind,
-            jobs.c.status == JobStatus.PENDING.value,
-            jobs.c.id != job.id,
-        )
-        .order_by(jobs.c.id)
-        .limit(limit)
+        _TWINS, {"key": job.serial_key, "kind": job.kind, "job_id": job.id, "limit": limit}
     )
     return [(int(i), dict(payload)) for i, payload in rows]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from returnsync.domain.model import Disposition, Return, ReturnLine
 from returnsync.domain.money import Money
@@ -17,6 +17,23 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection
 
+# The statements run for every event are built once (building and cache-keying a statement
+# costs more than running it on SQLite); `:t` and `:r` are the tenant and return_ref.
+_ONE_RETURN = (returns.c.tenant == bindparam("t")) & (returns.c.return_ref == bindparam("r"))
+_ITS_LINES = (return_lines.c.tenant == bindparam("t")) & (
+    return_lines.c.return_ref == bindparam("r")
+)
+_GET = select(returns).where(_ONE_RETURN)
+_GET_LINES = select(return_lines).where(_ITS_LINES).order_by(return_lines.c.line_id)
+_EXISTING = select(returns.c.created_at, returns.c.seen_by_webhook, returns.c.seen_by_poll).where(
+    _ONE_RETURN
+)
+_RESOLVED = select(
+    return_lines.c.line_id, return_lines.c.stock_id, return_lines.c.stock_code
+).where(_ITS_LINES)
+_DELETE_LINES = delete(return_lines).where(_ITS_LINES)
+_UPDATE = update(returns).where(_ONE_RETURN)  # SET: the other parameters
+
 
 def save(
     conn: Connection,
@@ -28,11 +45,8 @@ def save(
     seen_by: str,
 ) -> None:
     """Insert or replace the return and its lines (the latest confirmed snapshot)."""
-    existing = conn.execute(
-        select(returns.c.created_at, returns.c.seen_by_webhook, returns.c.seen_by_poll).where(
-            returns.c.tenant == ret.tenant, returns.c.return_ref == ret.return_ref
-        )
-    ).first()
+    key = {"t": ret.tenant, "r": ret.return_ref}
+    existing = conn.execute(_EXISTING, key).first()
     upsert(
         conn,
         returns,
@@ -54,21 +68,8 @@ def save(
         },
         keys=["tenant", "return_ref"],
     )
-    resolved = {
-        r.line_id: (r.stock_id, r.stock_code)
-        for r in conn.execute(
-            select(
-                return_lines.c.line_id, return_lines.c.stock_id, return_lines.c.stock_code
-            ).where(
-                return_lines.c.tenant == ret.tenant, return_lines.c.return_ref == ret.return_ref
-            )
-        )
-    }
-    conn.execute(
-        delete(return_lines).where(
-            return_lines.c.tenant == ret.tenant, return_lines.c.return_ref == ret.return_ref
-        )
-    )
+    resolved = {r.line_id: (r.stock_id, r.stock_code) for r in conn.execute(_RESOLVED, key)}
+    conn.execute(_DELETE_LINES, key)
     if ret.lines:
         conn.execute(
             return_lines.insert(),
@@ -93,16 +94,11 @@ def save(
 
 def get(conn: Connection, tenant: str, return_ref: str) -> Return | None:
     """The return with its lines, or None."""
-    row = conn.execute(
-        select(returns).where(returns.c.tenant == tenant, returns.c.return_ref == return_ref)
-    ).first()
+    key = {"t": tenant, "r": return_ref}
+    row = conn.execute(_GET, key).first()
     if row is None:
         return None
-    lines = conn.execute(
-        select(return_lines)
-        .where(return_lines.c.tenant == tenant, return_lines.c.return_ref == return_ref)
-        .order_by(return_lines.c.line_id)
-    ).all()
+    lines = conn.execute(_GET_LINES, key).all()
     return Return(
         tenant=row.tenant,
         return_ref=row.return_ref,
@@ -129,13 +125,7 @@ def get(conn: Connection, tenant: str, return_ref: str) -> Return | None:
 
 def row(conn: Connection, tenant: str, return_ref: str) -> dict[str, Any] | None:
     """The raw returns row (snapshot, refs, flags), or None."""
-    found = (
-        conn.execute(
-            select(returns).where(returns.c.tenant == tenant, returns.c.return_ref == return_ref)
-        )
-        .mappings()
-        .first()
-    )
+    found = conn.execute(_GET, {"t": tenant, "r": return_ref}).mappings().first()
     return dict(found) if found else None
 
 
@@ -153,9 +143,7 @@ def set_state(
 ) -> None:
     """Record a new state (already validated by the domain) and any refs learned with it."""
     conn.execute(
-        update(returns)
-        .where(returns.c.tenant == tenant, returns.c.return_ref == return_ref)
-        .values(state=state.value, updated_at=now, **refs)
+        _UPDATE, {"t": tenant, "r": return_ref, "state": state.value, "updated_at": now, **refs}
     )
 
 
@@ -197,8 +185,5 @@ def listing(
 
 def set_state_refs(conn: Connection, tenant: str, return_ref: str, **refs: str) -> None:
     """Record refs learned along the way (payment_ref, credit_note, refund_ref)."""
-    conn.execute(
-        update(returns)
-        .where(returns.c.tenant == tenant, returns.c.return_ref == return_ref)
-        .values(**refs)
-    )
+    if refs:
+        conn.execute(_UPDATE, {"t": tenant, "r": return_ref, **refs})

@@ -1,7 +1,13 @@
-"""Small helpers shared by the repositories: dialect-specific upserts."""
+"""Small helpers shared by the repositories: dialect-specific upserts.
+
+The upsert statements are built once per table, column set and dialect and then executed
+with parameters: building and cache-keying a statement costs more than running it on
+SQLite, and these run for every event.
+"""
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -13,21 +19,34 @@ if TYPE_CHECKING:
 
 def insert_for(conn: Connection, table: Table) -> Any:
     """An INSERT that supports ON CONFLICT on this connection's dialect."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+    return _dialect_insert(conn.dialect.name == "postgresql", table)
+
+
+def _dialect_insert(pg: bool, table: Table) -> Any:
+    return postgresql.insert(table) if pg else sqlite.insert(table)
 
 
 def insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
     """Insert unless a unique constraint already holds the row; True when inserted."""
     # rowcount is not reliable for INSERT on every driver; RETURNING is.
+    stmt = _insert_ignore(conn.dialect.name == "postgresql", table)
+    return conn.execute(stmt, values).first() is not None
+
+
+@functools.cache
+def _insert_ignore(pg: bool, table: Table) -> Any:
     key = next(iter(table.primary_key.columns))
-    stmt = insert_for(conn, table).values(**values).on_conflict_do_nothing().returning(key)
-    return conn.execute(stmt).first() is not None
+    return _dialect_insert(pg, table).on_conflict_do_nothing().returning(key)
 
 
 def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: list[str]) -> None:
     """Insert, or update every non-key column of the row with the same `keys`."""
-    stmt = insert_for(conn, table).values(**values)
-    update = {k: stmt.excluded[k] for k in values if k not in keys}
-    conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=update))
+    stmt = _upsert(conn.dialect.name == "postgresql", table, tuple(values), tuple(keys))
+    conn.execute(stmt, values)
+
+
+@functools.cache
+def _upsert(pg: bool, table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> Any:
+    stmt = _dialect_insert(pg, table)
+    update = {k: stmt.excluded[k] for k in columns if k not in keys}
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_=update)
