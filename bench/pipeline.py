@@ -1,10 +1,13 @@
 """Returns end to end against the three simulators, on SQLite and on PostgreSQL.
 
-    python -m bench.pipeline [--returns 10000] [--configs sqlite:4,postgres:1,postgres:2,postgres:4]
+    python -m bench.pipeline [--returns 10000] [--configs sqlite:1,postgres:1,postgres:2,postgres:4]
 
-Each configuration (database, worker threads) runs in a fresh process on a fresh database:
+Each configuration (database, workers) runs in a fresh process on a fresh database:
 `start_world` starts the ZigZag, Khaos Control and gateway simulators with `--latency`
-(FaultSpec `latency_ms`) on every request, our server and our workers, seeds the month and
+(FaultSpec `latency_ms`) on every request, our server and the polling sweep in this process
+and the workers as `returnsync worker` processes (`postgres:4` is four worker processes of
+one thread each, as PostgreSQL deployments scale out; `postgres:4t` is four worker threads
+in this process, which share its GIL with the simulators), seeds the month and
 posts the ZigZag scenario; then returns flow: webhooks -> sync -> staged for KCC -> KCC
 pulls and processes them -> credit notes pushed to us -> refund at the gateway -> ZigZag
 told. Progress is read beside the run (a read-only connection, so SQLite's write lock is
@@ -15,10 +18,11 @@ Figures per configuration:
 - returns/s: returns settled (terminal, or held on a person) / seconds from the first
   webhook we stored to the moment the last return settled; also the rate between 10 %
   and 90 % settled (the steady state, without start-up and tail).
-- outside-system calls per return: every HTTP request made in the process except the
-  simulators' admin API (`/_sim/...`), counted at `httpx.Client.send` (all clients here
-  are httpx, the Stripe SDK included) and split by direction: our calls to ZigZag and to
-  the gateway; ZigZag's webhook deliveries and KCC's config/pull/push calls to us.
+- outside-system calls per return: every HTTP request except the simulators' admin API
+  (`/_sim/...`), split by direction: our calls to ZigZag and to the gateway, counted where
+  the simulators receive them (their fault middleware; the workers are other processes);
+  ZigZag's webhook deliveries and KCC's config/pull/push calls to us, counted at
+  `httpx.Client.send` in this process (all clients here are httpx).
 - stock-update lag: for each StockStatuses push Khaos raised after the first webhook,
   from the moment Khaos queued it (its stock had just moved; taken by wrapping the
   simulator's `Outbox.put`) to our `inbox.processed_at` for that body, which is when the
@@ -26,8 +30,8 @@ Figures per configuration:
   part (raised -> we stored it) and our queue part (stored -> applied).
 - PostgreSQL: `pg_stat_user_tables` for `jobs` and `serial_locks` (dead tuples, HOT
   updates), sampled during the run and read once more after it.
-- process CPU (cores used) and worker-thread CPU: the whole world runs in one Python
-  process, so about 1.0 core means the GIL is the ceiling.
+- CPU (cores used): this process (simulators, web server, sweep; about 1.0 core is its
+  GIL's ceiling) plus the worker processes.
 """
 
 from __future__ import annotations
@@ -51,8 +55,9 @@ from bench import common
 from returnsync.domain.states import TERMINAL, ReturnState
 from returnsync.simulators.demo.world import WorldOptions, start_world
 from returnsync.simulators.khaos import outbox
+from returnsync.simulators.runtime import FaultInjector
 
-DEFAULT_CONFIGS = "sqlite:4,postgres:1,postgres:2,postgres:4"
+DEFAULT_CONFIGS = "sqlite:1,postgres:1,postgres:2,postgres:4"
 SUMMARY_KEYS = (
     "returns_by_state",
     "credit_notes",
@@ -84,23 +89,37 @@ class CallCounter:
         self.counts: Counter[tuple[int, str, str]] = Counter()
         self._lock = threading.Lock()
 
-    def install(self) -> None:
-        """Wrap `httpx.Client.send` (process-wide)."""
+    def install(self, *, servers: set[int]) -> None:
+        """Count requests to the simulators on `servers` (their ports) where they arrive (the
+        senders may be other processes), and every other httpx request where it is sent."""
         original = httpx.Client.send
+        original_call = FaultInjector.__call__
         counter = self
 
         def send(client: httpx.Client, request: httpx.Request, **kwargs: Any) -> httpx.Response:
-            path = request.url.path
-            if not path.startswith("/_sim"):
-                shape = "/".join(
-                    "{id}" if any(ch.isdigit() for ch in part) and not VERSION.match(part) else part
-                    for part in path.split("/")
-                )
-                with counter._lock:
-                    counter.counts[(request.url.port or 0, request.method, shape)] += 1
+            if (request.url.port or 0) not in servers:
+                counter.add(request.url.port or 0, request.method, request.url.path)
             return original(client, request, **kwargs)
 
+        async def call(injector: FaultInjector, scope: Any, receive: Any, send: Any) -> None:
+            server = scope.get("server") or ("", 0)
+            if scope["type"] == "http" and server[1] in servers:
+                counter.add(server[1], scope["method"], scope["path"])
+            await original_call(injector, scope, receive, send)
+
         httpx.Client.send = send  # type: ignore[method-assign]
+        FaultInjector.__call__ = call  # type: ignore[method-assign]
+
+    def add(self, port: int, method: str, path: str) -> None:
+        """Count one request (the simulators' admin API is not counted)."""
+        if path.startswith("/_sim"):
+            return
+        shape = "/".join(
+            "{id}" if any(ch.isdigit() for ch in part) and not VERSION.match(part) else part
+            for part in path.split("/")
+        )
+        with self._lock:
+            self.counts[(port, method, shape)] += 1
 
     def snapshot(self) -> Counter[tuple[int, str, str]]:
         """A copy of the counts now."""
@@ -137,7 +156,8 @@ def measure(cfg: dict[str, Any]) -> dict[str, Any]:
     """Run one world to settled (or to the deadline) and measure it."""
     tally = common.LogTally(Path(cfg["log_path"]))
     calls = CallCounter()
-    calls.install()
+    simulators: set[int] = set()  # ZigZag's and the gateway's ports, once they listen
+    calls.install(servers=simulators)
     pushes = PushClock()
     pushes.install()
     proc = psutil.Process()
@@ -145,6 +165,7 @@ def measure(cfg: dict[str, Any]) -> dict[str, Any]:
     world = start_world(_options(cfg))
     t_world = time.time()
     expected = sum(len(ids) for ids in world.return_ids.values())
+    simulators.update({_port(world.zigzag.url), _port(world.gateway.url)})
     ports = {
         _port(world.zigzag.url): "zigzag",
         _port(world.gateway.url): "gateway",
@@ -152,13 +173,13 @@ def measure(cfg: dict[str, Any]) -> dict[str, Any]:
         _port(world.url): "ours",
     }
     reader = common.Reader(cfg["url"])
-    cpu0 = sum(proc.cpu_times()[:2])
+    cpu0 = _cpu(proc, world)
     watch = _watch(
         reader, expected, pg=cfg["database"] == "postgres", until=t_world + cfg["max_seconds"]
     )
     t_end = time.time()
-    cpu1 = sum(proc.cpu_times()[:2])
-    workers_cpu = _worker_cpu(proc)
+    cpu1 = _cpu(proc, world)
+    workers_cpu = _worker_cpu(proc, world)
     counts = calls.snapshot()
     first = reader.scalar("SELECT MIN(received_at) FROM inbox WHERE source = 'zigzag_webhook'")
     t0 = common.epoch(first) if first is not None else t_world
@@ -175,6 +196,7 @@ def measure(cfg: dict[str, Any]) -> dict[str, Any]:
         "label": cfg["label"],
         "database": cfg["database"],
         "workers": cfg["workers"],
+        "worker_threads": cfg["threads"],
         "returns": expected,
         "settled": watch["settled"],
         "complete": watch["t_settled"] is not None,
@@ -217,6 +239,8 @@ def _options(cfg: dict[str, Any]) -> WorldOptions:
         orders_per_tenant=max(120, per_tenant + per_tenant // 5 + 10),
         returns_per_tenant=per_tenant,
         worker_threads=cfg["workers"],
+        worker_processes=0 if cfg["threads"] else cfg["workers"],
+        workdir=Path(cfg["workdir"]),
         poll_interval_seconds=cfg["poll_seconds"],
         zigzag_faults=latency,
         khaos_faults=latency,
@@ -254,7 +278,19 @@ def _port(url: str) -> int:
     return int(url.rsplit(":", 1)[1])
 
 
-def _worker_cpu(proc: Any) -> float:
+def _cpu(proc: Any, world: Any) -> float:
+    """CPU seconds of this process and the world's worker processes so far."""
+    return sum(proc.cpu_times()[:2]) + _worker_cpu(proc, world)
+
+
+def _worker_cpu(proc: Any, world: Any) -> float:
+    if world.processes:
+        total = 0.0
+        for child in world.processes:
+            if child.popen is not None:
+                with contextlib.suppress(psutil.Error):
+                    total += sum(psutil.Process(child.popen.pid).cpu_times()[:2])
+        return total
     names = {t.native_id: t.name for t in threading.enumerate()}
     return sum(
         t.user_time + t.system_time
@@ -352,7 +388,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--configs",
         default=DEFAULT_CONFIGS,
-        help="comma-separated database:workers (database: sqlite or postgres)",
+        help="comma-separated database:workers (sqlite or postgres; N worker processes, "
+        "or Nt worker threads in the measuring process)",
     )
     parser.add_argument("--tenants", type=int, default=3)
     parser.add_argument("--latency", default="5:20", help="simulator latency_ms min:max")
@@ -373,7 +410,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     have_pg = common.pg_admin_url() is not None
     for spec in args.configs.split(","):
         database, _, workers = spec.strip().partition(":")
-        label = f"{database}-{workers}w"
+        threads = workers.endswith("t")
+        count = int(workers.removesuffix("t") or 1)
+        label = f"{database}-{count}{'t' if threads else 'w'}"
         if database == "postgres" and not have_pg:
             skipped.append(f"{label}: PostgreSQL not reachable")
             continue
@@ -385,7 +424,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "label": label,
                 "database": database,
                 "url": url,
-                "workers": int(workers or 4),
+                "workers": count,
+                "threads": threads,
+                "workdir": workdir,
                 "returns": args.returns,
                 "tenants": args.tenants,
                 "latency": args.latency,
@@ -456,7 +497,9 @@ def _figures(
         rows.append(
             common.row(
                 "pipeline",
-                f"{db}, {r['workers']} worker thread{'s' if r['workers'] != 1 else ''}",
+                f"{db}, {r['workers']} worker "
+                + ("thread" if r.get("worker_threads") else "process")
+                + ("" if r["workers"] == 1 else ("s" if r.get("worker_threads") else "es")),
                 "returns/s",
                 common.fmt(r["returns_per_s"], 2),
                 "; ".join(notes),

@@ -41,7 +41,6 @@ import math
 import os
 import random
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,20 +49,20 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from enum import Enum
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from pydantic import SecretStr
 from sqlalchemy import create_engine, func, select, text
 
 from returnsync.bootstrap import build
-from returnsync.config import Settings, Tenant
+from returnsync.config import Settings
 from returnsync.domain.model import associated_ref
 from returnsync.domain.states import TERMINAL, ReturnState
 from returnsync.engine.scheduler import Scheduler
 from returnsync.simulators.demo.dataset import generate
+from returnsync.simulators.demo.processes import ServiceProcess, service_env, worker_argv
+from returnsync.simulators.demo.tenantsfile import tenants_toml
 from returnsync.simulators.demo.world import (
     make_tenant,
     seed_world,
@@ -171,83 +170,6 @@ class ChaosOptions:
 # -- our processes ---------------------------------------------------------------------------
 
 
-class _Process:
-    """One returnsync OS process we start, SIGKILL and restart.
-
-    `argv(incarnation)` builds the command line; each start is a new incarnation
-    (`w1.1`, `w1.2` ...), so a job lease names the very process that holds it.
-    """
-
-    def __init__(
-        self, name: str, argv: Callable[[str], list[str]], env: dict[str, str], logdir: Path
-    ) -> None:
-        self.name = name
-        self.argv = argv
-        self.env = env
-        self.logdir = logdir
-        self.popen: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-        self.started_at = 0.0
-        self._log: IO[bytes] | None = None
-
-    @property
-    def log_path(self) -> Path:
-        return self.logdir / f"{self.name}.log"
-
-    @property
-    def incarnation(self) -> str:
-        return f"{self.name}.{self.starts}"
-
-    @property
-    def uptime(self) -> float:
-        return time.monotonic() - self.started_at
-
-    def start(self) -> None:
-        self.starts += 1
-        if self._log is None:
-            self._log = self.log_path.open("ab")
-        self._log.write(f"--- start {self.incarnation} at {time.time():.3f}\n".encode())
-        self._log.flush()
-        self.started_at = time.monotonic()
-        self.popen = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            self.argv(self.incarnation),
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def exited(self) -> int | None:
-        """The exit code if the process ended by itself (or was killed), else None."""
-        return None if self.popen is None else self.popen.poll()
-
-    def kill(self) -> None:
-        """SIGKILL and reap."""
-        if self.popen is None or self.popen.poll() is not None:
-            return
-        os.kill(self.popen.pid, signal.SIGKILL)
-        self.popen.wait()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """SIGTERM, then SIGKILL after `timeout`."""
-        if self.popen is not None and self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
 @dataclass
 class _Counters:
     worker_kills: int = 0
@@ -270,8 +192,8 @@ class _Run:
     gateway: GatewaySimulator
     data: list[RetailerData]
     ctx: Context
-    web: _Process
-    workers: list[_Process]
+    web: ServiceProcess
+    workers: list[ServiceProcess]
     port: int
     created: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     counters: _Counters = field(default_factory=_Counters)
@@ -279,7 +201,7 @@ class _Run:
     probes_acked: list[tuple[str, str]] = field(default_factory=list)
 
     @property
-    def processes(self) -> list[_Process]:
+    def processes(self) -> list[ServiceProcess]:
         return [self.web, *self.workers]
 
     @property
@@ -296,49 +218,6 @@ class _Run:
                 )
                 self.log(f"!! {proc.name} exited by itself with {code}; restarting")
                 proc.start()
-
-
-# -- the tenants file ------------------------------------------------------------------------
-
-
-def _toml_scalar(value: Any) -> str:
-    if isinstance(value, SecretStr):
-        value = value.get_secret_value()
-    if isinstance(value, Enum):
-        value = value.value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str | Path):
-        return json.dumps(str(value))  # JSON string escapes are valid TOML basic strings
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
-def _toml_key(key: Any) -> str:
-    return json.dumps(str(key.value if isinstance(key, Enum) else key))
-
-
-def _toml_table(prefix: str, body: dict[Any, Any], out: list[str]) -> None:
-    out.append(f"[{prefix}]")
-    nested = []
-    for key, value in body.items():
-        if isinstance(value, dict):
-            nested.append((key, value))
-        else:
-            out.append(f"{_toml_key(key)} = {_toml_scalar(value)}")
-    out.append("")
-    for key, value in nested:
-        _toml_table(f"{prefix}.{_toml_key(key)}", value, out)
-
-
-def tenants_toml(tenants: dict[str, Tenant]) -> str:
-    """The tenants file (`config.load_tenants` format) for these tenants, secrets included."""
-    out: list[str] = []
-    for tenant_id, tenant in tenants.items():
-        body = tenant.model_dump(exclude={"id"})
-        _toml_table(f"tenants.{_toml_key(tenant_id)}", body, out)
-    return "\n".join(out)
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -418,45 +297,17 @@ def _start(  # builds the run; starts no process
         poll_interval_seconds=options.poll_interval_seconds,
     )
     ctx = build(settings)  # migrates once, before any process starts
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RETURNSYNC_")}
-    env.update(
-        {
-            "RETURNSYNC_DATABASE_URL": options.db_url,
-            "RETURNSYNC_TENANTS_FILE": str(tenants_file),
-            "RETURNSYNC_PUBLIC_URL": public,
-            "RETURNSYNC_ZIGZAG_BASE_URL": zigzag.url,
-            "RETURNSYNC_GATEWAY_BASE_URL": gateway.url,
-            "RETURNSYNC_WORKER_THREADS": str(options.worker_threads),
-            "RETURNSYNC_JOB_LEASE_SECONDS": str(options.lease_seconds),
-            "RETURNSYNC_POLL_INTERVAL_SECONDS": str(options.poll_interval_seconds),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
+    env = service_env(settings)
     logdir = workdir / "logs"
     python = sys.executable
-    web = _Process(
+    web = ServiceProcess(
         "web",
         lambda _name: [python, "-m", "returnsync.simulators.demo.webonly", "--port", str(port)],
         env,
         logdir,
     )
-    threads = str(options.worker_threads)
     workers = [
-        _Process(
-            f"w{n + 1}",
-            lambda name: [
-                python,
-                "-m",
-                "returnsync",
-                "worker",
-                "--name",
-                name,
-                "--threads",
-                threads,
-            ],
-            env,
-            logdir,
-        )
+        ServiceProcess(f"w{n + 1}", worker_argv(options.worker_threads), env, logdir)
         for n in range(options.workers)
     ]
     return _Run(
@@ -666,7 +517,7 @@ def _kill_one(run: _Run, rng: random.Random) -> bool:
     return True
 
 
-def _pick_worker(run: _Run, rng: random.Random) -> tuple[_Process, bool] | None:
+def _pick_worker(run: _Run, rng: random.Random) -> tuple[ServiceProcess, bool] | None:
     """A worker that has claimed a job since it started, preferably one holding a lease now.
 
     A process still importing (seconds on a loaded machine) is not worth killing: the kill

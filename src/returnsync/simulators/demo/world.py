@@ -26,6 +26,8 @@ from returnsync.config import (
 from returnsync.domain.model import Disposition
 from returnsync.domain.states import TERMINAL, ReturnState
 from returnsync.simulators.demo.dataset import RetailerData, generate
+from returnsync.simulators.demo.processes import ServiceProcess, service_env, worker_argv
+from returnsync.simulators.demo.tenantsfile import tenants_toml
 from returnsync.simulators.gateway import GatewaySimulator
 from returnsync.simulators.khaos import KhaosSimulator
 from returnsync.simulators.runtime import ServerThread, free_port
@@ -36,6 +38,7 @@ from returnsync.web.app import create_app
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from returnsync.services.context import Context
     from returnsync.storage.db import Database
@@ -64,6 +67,8 @@ class WorldOptions:
     kcc_minute_seconds: float = 0.02  # a KCC "minute" (pull Frequency unit) in real seconds
     poll_interval_seconds: float = 5.0
     worker_threads: int = 4
+    worker_processes: int = 0  # > 0: `returnsync worker` processes (1 thread each) instead
+    workdir: Path | None = None  # tenants file and worker logs (worker_processes > 0)
     zigzag_faults: str | None = None
     khaos_faults: str | None = None
     gateway_faults: str | None = None
@@ -81,6 +86,7 @@ class World:
     ctx: Context
     server: ServerThread
     runtime: Runtime
+    processes: list[ServiceProcess] = field(default_factory=list)
     return_ids: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -91,6 +97,8 @@ class World:
     def stop(self) -> None:
         """Stop returnsync and the simulators."""
         self.runtime.stop()
+        for proc in self.processes:
+            proc.stop()
         self.server.stop()
         for sim in (self.zigzag, self.khaos, self.gateway):
             sim.stop()
@@ -250,10 +258,15 @@ def start_world(options: WorldOptions, *, log: Callable[[str], None] = lambda _m
         poll_interval_seconds=options.poll_interval_seconds,
         job_lease_seconds=30.0,
     )
-    ctx = build(settings, tenants={d.tenant: make_tenant(d) for d in data})
+    tenants = {d.tenant: make_tenant(d) for d in data}
+    ctx = build(settings, tenants=tenants)
     server = ServerThread(create_app(ctx), port=port).start()
     rt = runtime(ctx)
-    rt.start()
+    processes = _worker_processes(options, settings, tenants)
+    if processes:
+        rt.scheduler.start()  # the sweep here; jobs in the worker processes
+    else:
+        rt.start()
     log(f"returnsync up: {public}  (database {options.db_url})")
     world = World(
         options=options,
@@ -264,6 +277,7 @@ def start_world(options: WorldOptions, *, log: Callable[[str], None] = lambda _m
         ctx=ctx,
         server=server,
         runtime=rt,
+        processes=processes,
     )
     _seed(world)
     log("seeded: catalogues, orders, payments; waiting for the Khaos catalogue push")
@@ -273,6 +287,27 @@ def start_world(options: WorldOptions, *, log: Callable[[str], None] = lambda _m
     )
     log(f"scenario: {sum(len(v) for v in world.return_ids.values())} returns created in ZigZag")
     return world
+
+
+def _worker_processes(
+    options: WorldOptions, settings: Settings, tenants: dict[str, Tenant]
+) -> list[ServiceProcess]:
+    """Start `options.worker_processes` worker processes on this world's settings."""
+    if options.worker_processes <= 0:
+        return []
+    if options.workdir is None:
+        raise ValueError("worker_processes needs a workdir (tenants file, worker logs)")
+    tenants_file = options.workdir / "tenants.toml"
+    tenants_file.write_text(tenants_toml(tenants), encoding="utf-8")
+    env = service_env(settings.model_copy(update={"tenants_file": tenants_file}))
+    env["RETURNSYNC_WORKER_THREADS"] = "1"
+    processes = [
+        ServiceProcess(f"w{n + 1}", worker_argv(1), env, options.workdir / "logs")
+        for n in range(options.worker_processes)
+    ]
+    for proc in processes:
+        proc.start()
+    return processes
 
 
 def create_scenario(
