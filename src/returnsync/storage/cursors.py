@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from returnsync.storage.sql import upsert
 from returnsync.storage.tables import cursors
@@ -15,11 +15,14 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 
+_GET = select(cursors.c.value).where(
+    cursors.c.tenant == bindparam("tenant"), cursors.c.name == bindparam("name")
+)
+
+
 def get(conn: Connection, tenant: str, name: str) -> str | None:
     """The cursor's value, or None if never set."""
-    return conn.execute(
-        select(cursors.c.value).where(cursors.c.tenant == tenant, cursors.c.name == name)
-    ).scalar()
+    return conn.execute(_GET, {"tenant": tenant, "name": name}).scalar()
 
 
 def put(conn: Connection, tenant: str, name: str, value: str, now: datetime) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, func, select, update
 
-from returnsync.storage.sql import insert_for, insert_ignore
+from returnsync.storage.sql import insert_for, insert_new
 from returnsync.storage.tables import inbox
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def store(
     conn: Connection, *, tenant: str, source: str, dedupe_key: str, payload: str, now: datetime
 ) -> int | None:
     """Store a message; returns its id, or None when the same (tenant, source, key) is stored."""
-    inserted = insert_ignore(
+    inserted = insert_new(
         conn,
         inbox,
         {
@@ -46,14 +46,7 @@ def store(
             "status": "pending",
         },
     )
-    if not inserted:
-        return None
-    row = conn.execute(
-        select(inbox.c.id).where(
-            inbox.c.tenant == tenant, inbox.c.source == source, inbox.c.dedupe_key == dedupe_key
-        )
-    ).one()
-    return int(row.id)
+    return None if inserted is None else int(inserted)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 
 from returnsync.domain.states import ReturnState
 from returnsync.storage.sql import insert_ignore, upsert
@@ -40,6 +40,17 @@ def stage(
     )
 
 
+_PAGE = (
+    select(staged_returns.c.seq, staged_returns.c.document)
+    .where(
+        staged_returns.c.tenant == bindparam("tenant"),
+        or_(staged_returns.c.seq > bindparam("after_seq"), staged_returns.c.pulled_at.is_(None)),
+    )
+    .order_by(staged_returns.c.seq)
+    .limit(bindparam("limit"))
+)
+
+
 def page_after(
     conn: Connection, tenant: str, after_seq: int, limit: int
 ) -> list[tuple[int, dict[str, Any]]]:
@@ -51,18 +62,7 @@ def page_after(
     commits after a higher one was served. A return staged for Khaos is offered until KCC has
     read it at least once, whatever the cursor says (KCC dedupes on AssociatedRef).
     """
-    rows = conn.execute(
-        select(staged_returns.c.seq, staged_returns.c.document)
-        .where(
-            staged_returns.c.tenant == tenant,
-            or_(
-                staged_returns.c.seq > after_seq,
-                staged_returns.c.pulled_at.is_(None),
-            ),
-        )
-        .order_by(staged_returns.c.seq)
-        .limit(limit)
-    )
+    rows = conn.execute(_PAGE, {"tenant": tenant, "after_seq": after_seq, "limit": limit})
     return [(int(seq), dict(doc)) for seq, doc in rows]
 
 

@@ -28,9 +28,15 @@ def _dialect_insert(pg: bool, table: Table) -> Any:
 
 def insert_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
     """Insert unless a unique constraint already holds the row; True when inserted."""
+    return insert_new(conn, table, values) is not None
+
+
+def insert_new(conn: Connection, table: Table, values: dict[str, Any]) -> Any:
+    """Insert unless a unique constraint already holds the row; the new row's (first)
+    primary-key value, or None when nothing was inserted."""
     # rowcount is not reliable for INSERT on every driver; RETURNING is.
     stmt = _insert_ignore(conn.dialect.name == "postgresql", table)
-    return conn.execute(stmt, values).first() is not None
+    return conn.execute(stmt, values).scalar()
 
 
 @functools.cache

@@ -15,7 +15,7 @@ down_revision = "0001"
 
 
 def upgrade() -> None:
-    """Add the indexes (0001 builds from the current tables, so they may exist already)."""
+    """Add the indexes (`if_not_exists`: databases created before 0001 was frozen have them)."""
     op.create_index(
         "ix_staged_unpulled",
         "staged_returns",
