@@ -150,30 +150,38 @@ def claim(conn: Connection, *, worker: str, now: datetime, lease: timedelta) -> 
     """Lease the next runnable job to `worker`, or return None. Call inside a transaction.
 
     Pending jobs of a `PRIORITY_KINDS` kind go first (Khaos pushes: stock levels and credit
-    notes are cheap to apply and others wait on them), then every job oldest first.
+    notes are cheap to apply and others wait on them), then jobs whose worker died (lease
+    expired), then every pending job oldest first. Each is its own query in index order, so
+    a claim reads a few rows however many jobs are queued.
     """
     pg = conn.dialect.name == "postgresql"
-    return _claim_from(
-        conn, _candidates(priority=True, pg=pg), worker=worker, now=now, lease=lease
-    ) or _claim_from(conn, _candidates(priority=False, pg=pg), worker=worker, now=now, lease=lease)
+    for runnable in Runnable:
+        job = _claim_from(conn, _candidates(runnable, pg=pg), worker=worker, now=now, lease=lease)
+        if job is not None:
+            return job
+    return None
+
+
+class Runnable(StrEnum):
+    """The claim's candidate sets, in the order they are tried."""
+
+    PRIORITY = "priority"
+    EXPIRED = "expired"
+    PENDING = "pending"
 
 
 @functools.cache
-def _candidates(*, priority: bool, pg: bool) -> Select[Any]:
+def _candidates(runnable: Runnable, *, pg: bool) -> Select[Any]:
     """The claim query, built once: statements are executed thousands of times a minute."""
     now: Any = bindparam("now")
     pending_now = and_(jobs.c.status == JobStatus.PENDING.value, jobs.c.run_after <= now)
-    runnable = (
-        pending_now & jobs.c.kind.in_(PRIORITY_KINDS)
-        if priority
-        else or_(
-            pending_now,
-            and_(jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_until < now),
-        )
-    )
-    stmt = select(jobs.c.id, jobs.c.serial_key, jobs.c.attempts).where(runnable)
-    stmt = stmt.order_by(jobs.c.run_after, jobs.c.id)
-    stmt = stmt.limit(CLAIM_CANDIDATES)
+    where = {
+        Runnable.PRIORITY: pending_now & jobs.c.kind.in_(PRIORITY_KINDS),
+        Runnable.EXPIRED: and_(jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_until < now),
+        Runnable.PENDING: pending_now,
+    }[runnable]
+    stmt = select(jobs.c.id, jobs.c.serial_key, jobs.c.attempts).where(where)
+    stmt = stmt.order_by(jobs.c.run_after, jobs.c.id).limit(CLAIM_CANDIDATES)
     return stmt.with_for_update(skip_locked=True) if pg else stmt
 
 
