@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from sqlalchemy import Select
     from sqlalchemy.engine import Connection
 
+# The predicate of the partial index `uq_jobs_pending_dedupe`, as SQL text: a bound
+# parameter would hide it from PostgreSQL's generic plans (see `unless_pending_twin`).
+PENDING_SQL = text("status = 'pending'")
 CLAIM_CANDIDATES = 16  # rows looked at per claim; more only helps when many keys are locked
 PRIORITY_KINDS = ("khaos_push",)  # claimed before older jobs of other kinds
 
@@ -141,9 +144,7 @@ def unless_pending_twin(stmt: Any) -> Any:
     server picks a generic plan: "no unique or exclusion constraint matching the ON CONFLICT
     specification" (found by the PostgreSQL chaos run).
     """
-    return stmt.on_conflict_do_nothing(
-        index_elements=["dedupe_key"], index_where=text("status = 'pending'")
-    )
+    return stmt.on_conflict_do_nothing(index_elements=["dedupe_key"], index_where=PENDING_SQL)
 
 
 def claim(conn: Connection, *, worker: str, now: datetime, lease: timedelta) -> Job | None:
@@ -394,16 +395,17 @@ def retry(conn: Connection, job: Job, *, now: datetime, run_after: datetime, err
     return bool(done)
 
 
+_TWIN = select(jobs.c.id).where(
+    jobs.c.dedupe_key
+    == select(jobs.c.dedupe_key).where(jobs.c.id == bindparam("job_id")).scalar_subquery(),
+    PENDING_SQL,  # SQL text, so PostgreSQL's generic plan can use the partial unique index
+    jobs.c.id != bindparam("job_id"),
+)
+
+
 def _pending_twin(conn: Connection, job: Job) -> int | None:
     """The id of another pending job with this job's dedupe key, if any."""
-    mine = select(jobs.c.dedupe_key).where(jobs.c.id == job.id).scalar_subquery()
-    twin = conn.execute(
-        select(jobs.c.id).where(
-            jobs.c.dedupe_key == mine,
-            jobs.c.status == JobStatus.PENDING.value,
-            jobs.c.id != job.id,
-        )
-    ).scalar()
+    twin = conn.execute(_TWIN, {"job_id": job.id}).scalar()
     return None if twin is None else int(twin)
 
 
