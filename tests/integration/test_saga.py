@@ -469,6 +469,21 @@ def test_monitor_opens_refreshes_and_closes_findings(world) -> None:  # type: ig
     assert "webhook_gap" not in {f["kind"] for f in queries.findings(ctx, tenant="acme")}
 
 
+def test_the_sweep_passes_over_versions_already_applied(world) -> None:  # type: ignore[no-untyped-def]
+    """A version a webhook's sync already applied is not fetched again; a newer one is."""
+    ctx, platform, _gateway, worker = world
+    platform.put(RAW)
+    _deliver(ctx, RAW, "e1")
+    worker.drain()
+    assert sweep.sweep(ctx, "acme") == 0
+    newer = copy.deepcopy(RAW)
+    newer["updatedAt"] = "2026-10-08T10:00:00+00:00"  # after RAW's 2026-10-06
+    platform.put(newer)
+    assert sweep.sweep(ctx, "acme") == 1
+    worker.drain()
+    assert sweep.sweep(ctx, "acme") == 0
+
+
 def test_close_pack_opens_and_is_reproducible(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The pack's XLSX reads back, its PDF renders, and the same data gives the same hash."""
     ctx, platform, _gateway, worker = world

@@ -11,14 +11,20 @@ import json
 from datetime import datetime, timedelta
 
 from returnsync.services.context import Context, serial_key
-from returnsync.storage import cursors, inbox, jobqueue
+from returnsync.storage import cursors, inbox, jobqueue, returns
 
 OVERLAP = timedelta(minutes=5)  # re-read a little history: clocks differ, commits land late
 CURSOR = "zigzag_poll"
 
 
 def sweep(ctx: Context, tenant_id: str) -> int:
-    """Enqueue a sync for every return changed since the last sweep; returns how many."""
+    """Enqueue a sync for every return changed since the last sweep; returns how many.
+
+    A version we have already applied (our snapshot of the return is as new or newer, from a
+    webhook's sync or an earlier sweep) is passed over: nothing was missed there, and
+    fetching it again would cost a ZigZag call and a job per return after every change we
+    cause ourselves (recording a refund updates the return).
+    """
     now = ctx.clock.now()
     with ctx.db.begin() as conn:
         raw = cursors.get(conn, tenant_id, CURSOR)
@@ -26,7 +32,11 @@ def sweep(ctx: Context, tenant_id: str) -> int:
     newest = datetime.fromisoformat(raw) if raw else since
     queued = 0
     for snap in ctx.platform(tenant_id).returns_updated_since(since):
+        newest = max(newest, snap.updated_at)
         with ctx.db.begin() as conn:
+            synced = returns.synced_version(conn, tenant_id, snap.return_ref)
+            if synced is not None and synced >= snap.updated_at:
+                continue
             message_id = inbox.store(
                 conn,
                 tenant=tenant_id,
@@ -49,7 +59,6 @@ def sweep(ctx: Context, tenant_id: str) -> int:
                     now=now,
                 )
                 queued += 1
-        newest = max(newest, snap.updated_at)
     with ctx.db.begin() as conn:
         cursors.put(conn, tenant_id, CURSOR, newest.isoformat(), now)
     return queued

@@ -33,6 +33,7 @@ _RESOLVED = select(
 ).where(_ITS_LINES)
 _DELETE_LINES = delete(return_lines).where(_ITS_LINES)
 _UPDATE = update(returns).where(_ONE_RETURN)  # SET: the other parameters
+_SYNCED = select(returns.c.zigzag_updated_at).where(_ONE_RETURN)
 
 
 def save(
@@ -121,6 +122,12 @@ def get(conn: Connection, tenant: str, return_ref: str) -> Return | None:
             for line in lines
         ),
     )
+
+
+def synced_version(conn: Connection, tenant: str, return_ref: str) -> datetime | None:
+    """ZigZag's `updatedAt` of the newest snapshot we applied for the return, or None."""
+    value: datetime | None = conn.execute(_SYNCED, {"t": tenant, "r": return_ref}).scalar()
+    return value
 
 
 def row(conn: Connection, tenant: str, return_ref: str) -> dict[str, Any] | None:
