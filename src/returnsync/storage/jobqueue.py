@@ -291,20 +291,15 @@ def _release(conn: Connection, job: Job) -> None:
     conn.execute(_RELEASE, {"key": job.serial_key, "job_id": job.id})
 
 
-def _still_mine(job: Job) -> Any:
-    return and_(
-        jobs.c.id == job.id,
-        jobs.c.status == JobStatus.RUNNING.value,
-        jobs.c.locked_by == job.locked_by,
-        jobs.c.attempts == job.attempts,
-    )
+def _mine(job: Job) -> dict[str, Any]:
+    """The parameters of `_STILL_MINE` for this job."""
+    return {"job_id": job.id, "mine_worker": job.locked_by, "mine_attempts": job.attempts}
 
 
 def succeed(conn: Connection, job: Job, *, now: datetime) -> bool:
     """Mark done; False if the lease was lost (another worker re-claimed it meanwhile)."""
     _key_lock(conn, job.serial_key, wait=True)  # first, as every writer of serial_locks
-    mine = {"job_id": job.id, "mine_worker": job.locked_by, "mine_attempts": job.attempts}
-    done = conn.execute(_DONE, {**mine, "updated_at": now}).rowcount
+    done = conn.execute(_DONE, {**_mine(job), "updated_at": now}).rowcount
     _release(conn, job)
     return bool(done)
 
@@ -313,7 +308,9 @@ def renew(conn: Connection, job: Job, *, now: datetime, lease: timedelta) -> boo
     """Extend the lease of a job still running (the worker's heartbeat); False if lost."""
     _key_lock(conn, job.serial_key, wait=True)
     until = now + lease
-    done = conn.execute(update(jobs).where(_still_mine(job)).values(lease_until=until)).rowcount
+    done = conn.execute(
+        update(jobs).where(_STILL_MINE).values(lease_until=until), _mine(job)
+    ).rowcount
     if done:
         conn.execute(
             update(serial_locks)
@@ -389,7 +386,8 @@ def retry(conn: Connection, job: Job, *, now: datetime, run_after: datetime, err
         }
     )
     done = conn.execute(
-        update(jobs).where(_still_mine(job)).values(lease_until=None, updated_at=now, **outcome)
+        update(jobs).where(_STILL_MINE).values(lease_until=None, updated_at=now, **outcome),
+        _mine(job),
     ).rowcount
     _release(conn, job)
     return bool(done)
@@ -414,10 +412,11 @@ def bury(conn: Connection, job: Job, *, now: datetime, error: str) -> bool:
     _key_lock(conn, job.serial_key, wait=True)
     done = conn.execute(
         update(jobs)
-        .where(_still_mine(job))
+        .where(_STILL_MINE)
         .values(
             status=JobStatus.DEAD.value, lease_until=None, last_error=error[:4000], updated_at=now
-        )
+        ),
+        _mine(job),
     ).rowcount
     _release(conn, job)
     return bool(done)
