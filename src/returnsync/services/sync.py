@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, select
-
 from returnsync.adapters.zigzag import mapping as zz_mapping
 from returnsync.domain.model import associated_ref
 from returnsync.domain.states import ReturnState
 from returnsync.services.context import serial_key
 from returnsync.storage import audit, inbox, jobqueue, returns
-from returnsync.storage.tables import returns as returns_table
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -109,16 +106,6 @@ def apply_snapshot(
         return state
 
 
-_LOCK = (
-    select(returns_table.c.state)
-    .where(
-        returns_table.c.tenant == bindparam("tenant"),
-        returns_table.c.return_ref == bindparam("return_ref"),
-    )
-    .with_for_update()
-)
-
-
 def _lock(conn: Connection, tenant_id: str, return_ref: str) -> None:
     """Lock our row of the return until the transaction ends (PostgreSQL; SQLite has one writer).
 
@@ -127,7 +114,7 @@ def _lock(conn: Connection, tenant_id: str, return_ref: str) -> None:
     READ COMMITTED lets this transaction put the old state back, and the saga then waits for
     a credit note that was already seen (found by the chaos run on PostgreSQL).
     """
-    conn.execute(_LOCK, {"tenant": tenant_id, "return_ref": return_ref})
+    returns.lock(conn, tenant_id, return_ref)
 
 
 def sync_job(ctx: Context, job: Job) -> None:

@@ -20,8 +20,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, delete, func, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from returnsync.storage.sql import dialect_insert
 from returnsync.storage.tables import jobs, serial_locks
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ def insert_statement(conn: Connection, *, deduped: bool) -> Any:
 
 @functools.cache
 def _insert_statement(*, pg: bool, deduped: bool) -> Any:
-    stmt = (postgresql.insert if pg else sqlite.insert)(jobs)
+    stmt = dialect_insert(jobs, pg=pg)
     if deduped:
         stmt = unless_pending_twin(stmt)
     return stmt.returning(jobs.c.id)
@@ -231,6 +231,10 @@ def _claim_from(
     return None
 
 
+_ADVISORY_WAIT = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+_ADVISORY_TRY = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))")
+
+
 def _key_lock(conn: Connection, key: str, *, wait: bool) -> bool:
     """PostgreSQL: the advisory lock over one serial key until the transaction ends.
 
@@ -238,10 +242,8 @@ def _key_lock(conn: Connection, key: str, *, wait: bool) -> bool:
     """
     if conn.dialect.name != "postgresql":
         return True
-    fn = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
     got = conn.execute(
-        text(f"SELECT {fn}(hashtextextended(:key, 0))"),  # fn is one of two literals
-        {"key": f"returnsync:serial:{key}"},
+        _ADVISORY_WAIT if wait else _ADVISORY_TRY, {"key": f"returnsync:serial:{key}"}
     ).scalar()
     return wait or bool(got)
 
@@ -257,7 +259,7 @@ def _take_serial_lock(
 @functools.cache
 def _serial_lock_stmt(*, pg: bool) -> Any:
     """Take the key's serial lock unless a live lease of another job holds it (built once)."""
-    stmt = (postgresql.insert if pg else sqlite.insert)(serial_locks)
+    stmt = dialect_insert(serial_locks, pg=pg)
     stmt = stmt.values(
         serial_key=bindparam("serial_key"),
         job_id=bindparam("job_id"),

@@ -34,6 +34,7 @@ _RESOLVED = select(
 _DELETE_LINES = delete(return_lines).where(_ITS_LINES)
 _UPDATE = update(returns).where(_ONE_RETURN)  # SET: the other parameters
 _SYNCED = select(returns.c.zigzag_updated_at).where(_ONE_RETURN)
+_LOCK = select(returns.c.state).where(_ONE_RETURN).with_for_update()
 
 
 def save(
@@ -128,6 +129,11 @@ def synced_version(conn: Connection, tenant: str, return_ref: str) -> datetime |
     """ZigZag's `updatedAt` of the newest snapshot we applied for the return, or None."""
     value: datetime | None = conn.execute(_SYNCED, {"t": tenant, "r": return_ref}).scalar()
     return value
+
+
+def lock(conn: Connection, tenant: str, return_ref: str) -> None:
+    """Lock the return's row until the transaction ends (PostgreSQL; SQLite has one writer)."""
+    conn.execute(_LOCK, {"t": tenant, "r": return_ref})
 
 
 def row(conn: Connection, tenant: str, return_ref: str) -> dict[str, Any] | None:

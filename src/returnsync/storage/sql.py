@@ -19,10 +19,11 @@ if TYPE_CHECKING:
 
 def insert_for(conn: Connection, table: Table) -> Any:
     """An INSERT that supports ON CONFLICT on this connection's dialect."""
-    return _dialect_insert(conn.dialect.name == "postgresql", table)
+    return dialect_insert(table, pg=conn.dialect.name == "postgresql")
 
 
-def _dialect_insert(pg: bool, table: Table) -> Any:
+def dialect_insert(table: Table, *, pg: bool) -> Any:
+    """PostgreSQL's or SQLite's INSERT (both support ON CONFLICT), for statements built once."""
     return postgresql.insert(table) if pg else sqlite.insert(table)
 
 
@@ -42,7 +43,7 @@ def insert_new(conn: Connection, table: Table, values: dict[str, Any]) -> Any:
 @functools.cache
 def _insert_ignore(pg: bool, table: Table) -> Any:
     key = next(iter(table.primary_key.columns))
-    return _dialect_insert(pg, table).on_conflict_do_nothing().returning(key)
+    return dialect_insert(table, pg=pg).on_conflict_do_nothing().returning(key)
 
 
 def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: list[str]) -> None:
@@ -53,6 +54,6 @@ def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: list[st
 
 @functools.cache
 def _upsert(pg: bool, table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> Any:
-    stmt = _dialect_insert(pg, table)
+    stmt = dialect_insert(table, pg=pg)
     update = {k: stmt.excluded[k] for k in columns if k not in keys}
     return stmt.on_conflict_do_update(index_elements=list(keys), set_=update)

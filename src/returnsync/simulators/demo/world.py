@@ -300,7 +300,6 @@ def _worker_processes(
     tenants_file = options.workdir / "tenants.toml"
     tenants_file.write_text(tenants_toml(tenants), encoding="utf-8")
     env = service_env(settings.model_copy(update={"tenants_file": tenants_file}))
-    env["RETURNSYNC_WORKER_THREADS"] = "1"
     processes = [
         ServiceProcess(f"w{n + 1}", worker_argv(1), env, options.workdir / "logs")
         for n in range(options.worker_processes)
