@@ -43,7 +43,7 @@ from returnsync.services import (
 )
 from returnsync.services.context import Context
 from returnsync.storage import catalogue, exceptions, inbox, jobqueue, khaos, returns
-from returnsync.storage.tables import audit_log
+from returnsync.storage.tables import audit_log, stock_levels
 
 if TYPE_CHECKING:
     from returnsync.storage.db import Database
@@ -438,6 +438,59 @@ def test_a_quarantined_khaos_push_is_processed_again_on_replay(world) -> None:  
     with ctx.db.begin() as conn:
         assert inbox.get(conn, receipt.inbox_id).status == "quarantined"  # type: ignore[union-attr]
         assert exceptions.counts(conn) == {"invalid_payload": 1}
+
+
+def _stock_status(available: int | str) -> bytes:
+    level = {
+        "StockCode": "TEE-1",
+        "StockID": "501",
+        "SiteID": 1,
+        "Levels": {"Available": available},
+    }
+    return json.dumps({"Statuses": [level]}).encode()
+
+
+def test_a_push_job_applies_the_pending_pushes_of_its_kind_oldest_first(world) -> None:  # type: ignore[no-untyped-def]
+    """Stock levels are absolute: whichever push job runs first applies every pending push of
+    the tenant in arrival order (bad content quarantined on the way), and the later jobs find
+    their push done, so an older push never lands after a newer one."""
+    ctx, _platform, _gateway, worker = world
+    ids = [
+        intake.accept_khaos_push(ctx, "acme", "stock-status", body).inbox_id
+        for body in (_stock_status(5), _stock_status("lots"), _stock_status(6), _stock_status(4))
+    ]
+    other = intake.accept_khaos_push(ctx, "acme", "stock", json.dumps({"StockItems": []}).encode())
+    channel.process_push(ctx, "acme", ids[-1], "stock-status")  # the newest push's job first
+    with ctx.db.begin() as conn:
+        statuses = [inbox.get(conn, i).status for i in ids]  # type: ignore[arg-type,union-attr]
+        assert statuses == ["processed", "quarantined", "processed", "processed"]
+        assert inbox.get(conn, other.inbox_id).status == "pending"  # type: ignore[arg-type,union-attr]
+        level = conn.execute(select(stock_levels.c.available)).scalar_one()
+        assert level == 4
+    assert worker.drain() == 5  # the four stock-status jobs find their push done
+    with ctx.db.begin() as conn:
+        assert conn.execute(select(stock_levels.c.available)).scalar_one() == 4
+        assert inbox.get(conn, other.inbox_id).status == "processed"  # type: ignore[arg-type,union-attr]
+        assert exceptions.counts(conn) == {"invalid_payload": 1}
+
+
+def test_a_push_job_stops_after_a_batch_past_its_own_push(world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A backlog is applied in bounded batches: a job takes every push up to its own and at most
+    a batch past it; the pushes after that wait for their own jobs."""
+    ctx, _platform, _gateway, worker = world
+    monkeypatch.setattr(channel, "PUSH_BATCH", 2)
+    ids = [
+        intake.accept_khaos_push(ctx, "acme", "stock-status", _stock_status(n)).inbox_id
+        for n in range(1, 7)
+    ]
+    channel.process_push(ctx, "acme", ids[2], "stock-status")
+    with ctx.db.begin() as conn:
+        statuses = [inbox.get(conn, i).status for i in ids]  # type: ignore[arg-type,union-attr]
+        assert statuses == ["processed"] * 4 + ["pending"] * 2
+        assert conn.execute(select(stock_levels.c.available)).scalar_one() == 4
+    worker.drain()
+    with ctx.db.begin() as conn:
+        assert conn.execute(select(stock_levels.c.available)).scalar_one() == 6
 
 
 def test_monitor_opens_refreshes_and_closes_findings(world) -> None:  # type: ignore[no-untyped-def]

@@ -24,6 +24,7 @@ from returnsync.storage import audit, catalogue, exceptions, inbox, jobqueue, kh
 
 if TYPE_CHECKING:
     from returnsync.services.context import Context
+    from returnsync.storage.inbox import InboxMessage
 
 # What a push's content can raise that retrying would never cure: quarantine it instead.
 # InvalidPayloadError is a ValueError; OverflowError and DataError are values the database
@@ -33,6 +34,8 @@ UNREADABLE = (ValueError, KeyError, TypeError, OverflowError, RecursionError, Da
 
 CURSOR_PREFIX = "seq:"
 MAX_SEQ = 2**63 - 1  # BIGINT on both databases
+# Pending pushes a push job reads at a time; it applies at most this many past its own.
+PUSH_BATCH = 100
 
 
 def endpoint_config(ctx: Context, tenant_id: str) -> dict[str, Any]:
@@ -83,28 +86,49 @@ def _cursor_seq(conn: Any, tenant_id: str, continuation: str | None) -> int:
 
 
 def process_push(ctx: Context, tenant_id: str, inbox_id: int, kind: str) -> None:
-    """Apply one stored KCC push. Bad content is quarantined, never retried forever."""
+    """Apply stored KCC pushes of one kind for a tenant, oldest first, in one transaction.
+
+    The job of push `inbox_id` applies every pending push of its tenant and kind up to it and
+    up to `PUSH_BATCH` - 1 after it: stock levels are absolute, so an older push (its job
+    backing off) must never land after a newer one, and a burst of pushes is applied by the
+    first job that runs instead of one job at a time (the later jobs find their push done).
+    Bad content is quarantined and the rest goes on; any other failure rolls the whole batch
+    back and the job is retried.
+    """
     now = ctx.clock.now()
+    source = f"kcc_{kind}"
     with ctx.db.begin() as conn:
         message = inbox.get(conn, inbox_id)
         if message is None or message.status != "pending":
-            return
-        try:
-            with conn.begin_nested():  # a write the database refuses must not end the txn
-                _apply_push(ctx, conn, tenant_id, kind, message.payload, now=now)
-            inbox.mark(conn, inbox_id, status="processed", now=now)
-        except UNREADABLE as exc:
-            inbox.mark(conn, inbox_id, status="quarantined", now=now, error=str(exc)[:2000])
-            exceptions.raise_open(
-                conn,
-                tenant=tenant_id,
-                kind="invalid_payload",
-                owner="integration",
-                subject=f"inbox:{inbox_id}",
-                message=f"Khaos {kind} push {inbox_id} could not be read: {str(exc)[:500]}",
-                detail={"inbox_id": inbox_id},
-                now=now,
-            )
+            return  # applied by an earlier job of the batch, or quarantined
+        while True:
+            batch = inbox.pending(conn, tenant=tenant_id, source=source, limit=PUSH_BATCH)
+            for pending in batch:
+                _apply_message(ctx, conn, tenant_id, kind, pending, now=now)
+            if len(batch) < PUSH_BATCH or batch[-1].id >= inbox_id:
+                return
+
+
+def _apply_message(
+    ctx: Context, conn: Any, tenant_id: str, kind: str, message: InboxMessage, *, now: datetime
+) -> None:
+    """Apply one push; bad content quarantines it (with an exception for integration)."""
+    try:
+        with conn.begin_nested():  # a write the database refuses must not end the txn
+            _apply_push(ctx, conn, tenant_id, kind, message.payload, now=now)
+        inbox.mark(conn, message.id, status="processed", now=now)
+    except UNREADABLE as exc:
+        inbox.mark(conn, message.id, status="quarantined", now=now, error=str(exc)[:2000])
+        exceptions.raise_open(
+            conn,
+            tenant=tenant_id,
+            kind="invalid_payload",
+            owner="integration",
+            subject=f"inbox:{message.id}",
+            message=f"Khaos {kind} push {message.id} could not be read: {str(exc)[:500]}",
+            detail={"inbox_id": message.id},
+            now=now,
+        )
 
 
 def _apply_push(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, text, update
 
 from returnsync.storage.sql import insert_for, insert_new
 from returnsync.storage.tables import inbox
@@ -100,8 +100,28 @@ def store_many(conn: Connection, messages: Sequence[NewMessage]) -> list[int | N
 def get(conn: Connection, message_id: int) -> InboxMessage | None:
     """The message with this id, or None."""
     row = conn.execute(select(inbox).where(inbox.c.id == message_id)).first()
-    if row is None:
-        return None
+    return None if row is None else _message(row)
+
+
+_PENDING = (
+    select(inbox)
+    .where(
+        inbox.c.tenant == bindparam("tenant_id"),
+        inbox.c.source == bindparam("source_name"),
+        text("status = 'pending'"),  # the predicate of ix_inbox_pending, word for word
+    )
+    .order_by(inbox.c.id)
+    .limit(bindparam("most"))
+)
+
+
+def pending(conn: Connection, *, tenant: str, source: str, limit: int) -> list[InboxMessage]:
+    """A tenant's pending messages from one source, oldest first, at most `limit`."""
+    rows = conn.execute(_PENDING, {"tenant_id": tenant, "source_name": source, "most": limit})
+    return [_message(row) for row in rows]
+
+
+def _message(row: Any) -> InboxMessage:
     return InboxMessage(
         id=row.id,
         tenant=row.tenant,

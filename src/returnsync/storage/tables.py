@@ -70,6 +70,16 @@ inbox = Table(
     Column("processed_at", TS),
     Column("error", Text),
     UniqueConstraint("tenant", "source", "dedupe_key", name="uq_inbox_dedupe"),
+    # A tenant's pending pushes of one kind, oldest first: a Khaos push job applies them all
+    # in order (0004). Partial: processed messages, the bulk of the table, are not in it.
+    Index(
+        "ix_inbox_pending",
+        "tenant",
+        "source",
+        "id",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
 )
 
 returns = Table(
