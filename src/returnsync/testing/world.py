@@ -16,11 +16,13 @@ could record the result; emulates a crash point in our code right after the remo
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from returnsync.domain.errors import OverCreditError
@@ -39,7 +41,6 @@ from returnsync.testing import faults
 if TYPE_CHECKING:
     import random
     from collections.abc import Callable, Iterator
-    from pathlib import Path
 
     from sqlalchemy.engine import Connection
 
@@ -106,14 +107,27 @@ class SimDatabase(Database):
             self._reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
         return list(self._reader.execute(sql, params).fetchall())
 
-    def dispose(self) -> None:
-        """Close both connections and the engine."""
+    def close(self) -> None:
+        """Close both connections (the engine stays usable)."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+
+    def restore(self, template: Path) -> None:
+        """Start again from a copy of `template`: a new scenario on the same engine, whose
+        compiled-statement cache is kept. Pooled connections to the old file are closed."""
+        self.close()
+        super().dispose()
+        for suffix in ("-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        shutil.copyfile(template, self.path)
+
+    def dispose(self) -> None:
+        """Close both connections and the engine."""
+        self.close()
         super().dispose()
 
 
