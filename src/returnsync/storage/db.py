@@ -49,7 +49,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # On the DBAPI connection: through `exec_driver_sql` this statement cost 0.12 ms a
+    # transaction (its execution events and result set), 7 % of a DST scenario's CPU.
+    conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
 
 class Database:
