@@ -26,7 +26,7 @@ app = typer.Typer(
 sim_app = typer.Typer(help="Run a simulator of an outside system as a real HTTP server.")
 config_app = typer.Typer(help="Inspect the configuration.")
 db_app = typer.Typer(help="Database schema.")
-jobs_app = typer.Typer(help="The job queue: list, retry dead jobs.")
+jobs_app = typer.Typer(help="The job queue: list, retry dead jobs, prune finished ones.")
 inbox_app = typer.Typer(help="Inbound messages as stored: list, replay quarantined ones.")
 sku_app = typer.Typer(help="Fix SKU mapping problems (audited).")
 app.add_typer(sim_app, name="sim")
@@ -177,6 +177,39 @@ def jobs_retry(
 
     count = operations.revive_dead_jobs(_context(tenants), actor=actor, job_id=job_id)
     console.print(f"{count} job(s) revived")
+
+
+@jobs_app.command("prune")
+def jobs_prune(
+    actor: str = typer.Option(..., help="Your name, for the audit log."),
+    older_than_days: int = typer.Option(
+        90, min=1, help="Delete succeeded jobs finished more than this many days ago."
+    ),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count them; delete nothing.")] = False,
+    tenants: TenantsOpt = None,
+) -> None:
+    """Delete old succeeded jobs in batches, with a progress bar (audited); never pending,
+    running or dead ones."""
+    from datetime import timedelta  # noqa: PLC0415
+
+    from rich.progress import Progress  # noqa: PLC0415
+
+    from returnsync.services import operations  # noqa: PLC0415
+
+    ctx = _context(tenants)
+    older_than = timedelta(days=older_than_days)
+    if dry_run:
+        count = operations.prune_jobs(ctx, actor=actor, older_than=older_than, dry_run=True)
+        console.print(f"{count} succeeded job(s) finished over {older_than_days} days ago")
+        return
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("deleting succeeded jobs", total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        count = operations.prune_jobs(ctx, actor=actor, older_than=older_than, progress=advance)
+    console.print(f"{count} succeeded job(s) deleted")
 
 
 @inbox_app.command("list")

@@ -414,3 +414,32 @@ def test_catalogue_keys_on_stock_id_through_a_rename(db: Database, clock) -> Non
         audit.record(conn, tenant="t", actor="ops", action="x", return_ref="R1", now=clock.now())
         assert len(audit.timeline(conn, "t", "R1")) == 1
     assert [(i.stock_id, i.stock_code) for i in items] == [("1", "NEW")]
+
+
+def test_prune_deletes_only_succeeded_jobs_finished_before_the_cutoff(db: Database, clock) -> None:
+    """Old succeeded jobs go, oldest first, `limit` at a time; recent, pending and dead stay."""
+    for n in range(3):
+        _enqueue(db, clock, serial=f"return:t:old{n}")
+        job = _claim(db, clock)
+        assert job is not None
+        with db.begin() as conn:
+            assert jobqueue.succeed(conn, job, now=clock.now())
+    _enqueue(db, clock, serial="return:t:dead")
+    job = _claim(db, clock)
+    assert job is not None
+    with db.begin() as conn:
+        jobqueue.bury(conn, job, now=clock.now(), error="gave up")
+    clock.advance(days=100)
+    cutoff = clock.now() - timedelta(days=90)
+    _enqueue(db, clock, serial="return:t:recent")
+    job = _claim(db, clock)
+    assert job is not None
+    with db.begin() as conn:
+        assert jobqueue.succeed(conn, job, now=clock.now())
+    _enqueue(db, clock, serial="return:t:waiting")
+    with db.begin() as conn:
+        assert jobqueue.count_succeeded(conn, before=cutoff) == 3
+        assert jobqueue.prune_succeeded(conn, before=cutoff, limit=2) == 2
+        assert jobqueue.prune_succeeded(conn, before=cutoff, limit=2) == 1
+        assert jobqueue.prune_succeeded(conn, before=cutoff, limit=2) == 0
+        assert jobqueue.counts(conn) == {"dead": 1, "pending": 1, "succeeded": 1}

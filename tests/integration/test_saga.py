@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,9 @@ import pypdfium2
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from returnsync import cli
 from returnsync.adapters.notify.fake import FakeNotifier
 from returnsync.adapters.payments.fake import FakeGateway
 from returnsync.config import GatewayTenant, KhaosTenant, Settings, Tenant, ZigZagTenant
@@ -491,6 +493,63 @@ def test_a_push_job_stops_after_a_batch_past_its_own_push(world, monkeypatch) ->
     worker.drain()
     with ctx.db.begin() as conn:
         assert conn.execute(select(stock_levels.c.available)).scalar_one() == 6
+
+
+def test_pruning_old_jobs_is_batched_reported_and_audited(world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`returnsync jobs prune`: a dry run counts, the run deletes in batches with progress,
+    the audit log names who did it, and less than a day is refused."""
+    ctx, platform, _gateway, worker = world
+    platform.put(RAW)
+    assert _deliver(ctx, RAW, "e1") == 200
+    worker.drain()
+    with ctx.db.begin() as conn:
+        finished = jobqueue.counts(conn)["succeeded"]
+    assert finished >= 2
+    ctx.clock.advance(days=91)
+    monkeypatch.setattr(operations, "PRUNE_BATCH", 1)
+    seen: list[tuple[int, int]] = []
+    assert operations.prune_jobs(ctx, actor="jo", older_than=timedelta(days=90), dry_run=True) == (
+        finished
+    )
+    count = operations.prune_jobs(
+        ctx, actor="jo", older_than=timedelta(days=90), progress=lambda *p: seen.append(p)
+    )
+    assert count == finished
+    assert seen == [(n, finished) for n in range(1, finished + 1)]
+    with ctx.db.begin() as conn:
+        assert "succeeded" not in jobqueue.counts(conn)
+        entry = conn.execute(
+            select(audit_log.c.actor, audit_log.c.detail).where(audit_log.c.action == "jobs_pruned")
+        ).one()
+    assert entry.actor == "jo"
+    assert entry.detail["count"] == finished
+    with pytest.raises(ConfigError, match="at least one day"):
+        operations.prune_jobs(ctx, actor="jo", older_than=timedelta(hours=1))
+
+
+def test_jobs_prune_command(world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The command wires the options to the service: a dry run deletes nothing."""
+    ctx, platform, _gateway, worker = world
+    platform.put(RAW)
+    assert _deliver(ctx, RAW, "e1") == 200
+    worker.drain()
+    ctx.clock.advance(days=3)
+    monkeypatch.setattr(cli, "_context", lambda _tenants=None: ctx)
+    with ctx.db.begin() as conn:
+        finished = jobqueue.counts(conn)["succeeded"]
+    args = ["jobs", "prune", "--actor", "jo", "--older-than-days", "2"]
+    dry = CliRunner().invoke(cli.app, [*args, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert f"{finished} succeeded job(s) finished over 2 days ago" in dry.output
+    done = CliRunner().invoke(cli.app, args)
+    assert done.exit_code == 0, done.output
+    assert f"{finished} succeeded job(s) deleted" in done.output
+    refused = CliRunner().invoke(
+        cli.app, ["jobs", "prune", "--actor", "jo", "--older-than-days", "0"]
+    )
+    assert refused.exit_code == 2
+    with ctx.db.begin() as conn:
+        assert "succeeded" not in jobqueue.counts(conn)
 
 
 def test_monitor_opens_refreshes_and_closes_findings(world) -> None:  # type: ignore[no-untyped-def]

@@ -1,7 +1,9 @@
-"""What people do: map a SKU, replay a return, revive dead jobs. Every action is audited."""
+"""What people do: map a SKU, replay a return, revive dead jobs, prune finished ones. Every
+action is audited."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from returnsync.errors import ConfigError
@@ -9,6 +11,8 @@ from returnsync.services import staging
 from returnsync.storage import audit, catalogue, exceptions, jobqueue
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from returnsync.services.context import Context
 
 
@@ -66,6 +70,52 @@ def revive_dead_jobs(ctx: Context, *, actor: str, job_id: int | None = None) -> 
             detail={"job_id": job_id, "count": count},
         )
     return count
+
+
+PRUNE_BATCH = 5_000  # jobs deleted per transaction: short write locks on SQLite
+
+
+def prune_jobs(
+    ctx: Context,
+    *,
+    actor: str,
+    older_than: timedelta,
+    dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Delete succeeded jobs finished more than `older_than` ago, in batches (audited).
+
+    Finished jobs are kept for the record; this bounds the table. Pending, running and dead
+    jobs are never touched. `progress(done, total)` is called after each batch. With
+    `dry_run` nothing is deleted and the count is what would be. Returns how many.
+    """
+    if older_than < timedelta(days=1):
+        raise ConfigError("keep at least one day of finished jobs (--older-than-days >= 1)")
+    now = ctx.clock.now()
+    before = now - older_than
+    with ctx.db.begin() as conn:
+        total = jobqueue.count_succeeded(conn, before=before)
+    if dry_run:
+        return total
+    done = 0
+    while done < total:
+        with ctx.db.begin() as conn:
+            deleted = jobqueue.prune_succeeded(conn, before=before, limit=PRUNE_BATCH)
+        if not deleted:
+            break
+        done += deleted
+        if progress is not None:
+            progress(done, total)
+    with ctx.db.begin() as conn:
+        audit.record(
+            conn,
+            tenant="*",
+            actor=actor,
+            action="jobs_pruned",
+            now=now,
+            detail={"finished_before": before.isoformat(), "count": done},
+        )
+    return done
 
 
 def resolve_exception(ctx: Context, exception_id: int, *, actor: str, note: str) -> dict[str, str]:

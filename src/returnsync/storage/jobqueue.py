@@ -507,3 +507,26 @@ def next_due(conn: Connection) -> datetime | None:
     return conn.execute(
         select(func.min(jobs.c.run_after)).where(jobs.c.status == JobStatus.PENDING.value)
     ).scalar()
+
+
+def prune_succeeded(conn: Connection, *, before: datetime, limit: int) -> int:
+    """Delete up to `limit` succeeded jobs finished before `before`, oldest first; returns
+    how many. Pending, running and dead jobs are never deleted."""
+    oldest = (
+        select(jobs.c.id)
+        .where(jobs.c.status == JobStatus.SUCCEEDED.value, jobs.c.updated_at < before)
+        .order_by(jobs.c.id)
+        .limit(limit)
+    )
+    ids = list(conn.execute(oldest).scalars())
+    if not ids:
+        return 0
+    return conn.execute(delete(jobs).where(jobs.c.id.in_(ids))).rowcount
+
+
+def count_succeeded(conn: Connection, *, before: datetime) -> int:
+    """Succeeded jobs finished before `before`."""
+    stmt = select(func.count()).where(
+        jobs.c.status == JobStatus.SUCCEEDED.value, jobs.c.updated_at < before
+    )
+    return int(conn.execute(stmt).scalar_one())
