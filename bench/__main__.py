@@ -154,6 +154,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
+    common.stop_on_sigterm()
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
     if args.bench == "reconcile":

@@ -12,6 +12,7 @@ import logging
 import multiprocessing
 import os
 import platform
+import signal
 import socket
 import sqlite3
 import tempfile
@@ -112,7 +113,44 @@ def isolated(fn: Callable[..., T], *args: Any) -> T:
     contention never leak into the next.
     """
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=SPAWN) as pool:
-        return pool.submit(fn, *args).result()
+        future = pool.submit(fn, *args)
+        try:
+            return future.result()
+        except BaseException:  # Ctrl-C or SIGTERM (see `stop_on_sigterm`): leave nothing behind
+            stop_descendants()
+            raise
+
+
+def stop_descendants(grace: float = 5.0) -> None:
+    """Terminate every process this one started, and theirs (the simulators and worker
+    processes run in sessions of their own, so a signal to our group misses them); kill
+    what is still alive after `grace` seconds. Taken as one snapshot first: a child that
+    dies first would hand its own children to init, out of reach."""
+    family = [p for p in psutil.Process().children(recursive=True) if not _tracker(p)]
+    for proc in family:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(family, timeout=grace)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+
+
+def _tracker(proc: psutil.Process) -> bool:
+    """multiprocessing's resource tracker: it exits with us, and complains if terminated."""
+    with contextlib.suppress(psutil.Error):
+        return "multiprocessing.resource_tracker" in " ".join(proc.cmdline())
+    return False
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM unwind like Ctrl-C, so `isolated` stops the run's processes and the
+    fresh databases are dropped."""
+
+    def _raise(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _raise)
 
 
 def free_port() -> int:
