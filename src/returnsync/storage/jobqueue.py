@@ -163,8 +163,9 @@ def claim(conn: Connection, *, worker: str, now: datetime, lease: timedelta) -> 
 
     Pending jobs of a `PRIORITY_KINDS` kind go first (Khaos pushes: stock levels and credit
     notes are cheap to apply and others wait on them), then jobs whose worker died (lease
-    expired), then every pending job oldest first. Each is its own query in index order, so
-    a claim reads a few rows however many jobs are queued.
+    expired), then every pending job oldest first. Each set is read in index order (on
+    PostgreSQL one query each, on SQLite one UNION ALL of the three), so a claim reads a few
+    rows however many jobs are queued.
     """
     if conn.dialect.name != "postgresql":  # no row locks to take: all three sets in one query
         return _claim_from(conn, _sqlite_candidates(), worker=worker, now=now, lease=lease)
