@@ -476,6 +476,34 @@ def test_a_push_job_applies_the_pending_pushes_of_its_kind_oldest_first(world) -
         assert exceptions.counts(conn) == {"invalid_payload": 1}
 
 
+def test_a_push_that_keeps_failing_holds_back_no_other(world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A push failing for a reason other than its content is rolled back and left to its own
+    job, which fails and retries; the pushes around it are applied by whichever job runs."""
+    ctx, _platform, _gateway, _worker = world
+    original = channel._apply_push
+
+    def broken(ctx, conn, tenant_id, kind, payload, *, now):  # type: ignore[no-untyped-def]
+        if '"Available": 13' in payload:
+            raise RuntimeError("simulated fault in our code")
+        original(ctx, conn, tenant_id, kind, payload, now=now)
+
+    monkeypatch.setattr(channel, "_apply_push", broken)
+    ids = [
+        intake.accept_khaos_push(ctx, "acme", "stock-status", _stock_status(n)).inbox_id
+        for n in (5, 13, 6)
+    ]
+    channel.process_push(ctx, "acme", ids[0], "stock-status")
+    with ctx.db.begin() as conn:
+        statuses = [inbox.get(conn, i).status for i in ids]  # type: ignore[arg-type,union-attr]
+        assert statuses == ["processed", "pending", "processed"]
+        assert conn.execute(select(stock_levels.c.available)).scalar_one() == 6
+    with pytest.raises(RuntimeError, match="simulated fault"):
+        channel.process_push(ctx, "acme", ids[1], "stock-status")
+    with ctx.db.begin() as conn:
+        assert inbox.get(conn, ids[1]).status == "pending"  # type: ignore[arg-type,union-attr]
+        assert conn.execute(select(stock_levels.c.available)).scalar_one() == 6
+
+
 def test_a_push_job_stops_after_a_batch_past_its_own_push(world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A backlog is applied in bounded batches: a job takes every push up to its own and at most
     a batch past it; the pushes after that wait for their own jobs."""

@@ -9,6 +9,7 @@ notes (which move staged returns to CREDITED and wake their saga).
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 # cannot hold (a SiteID beyond 64 bits, a string over its column, an amount over NUMERIC);
 # RecursionError is nesting deeper than the parser goes.
 UNREADABLE = (ValueError, KeyError, TypeError, OverflowError, RecursionError, DataError)
+
+log = logging.getLogger(__name__)
 
 CURSOR_PREFIX = "seq:"
 MAX_SEQ = 2**63 - 1  # BIGINT on both databases
@@ -90,10 +93,12 @@ def process_push(ctx: Context, tenant_id: str, inbox_id: int, kind: str) -> None
 
     The job of push `inbox_id` applies every pending push of its tenant and kind up to it and
     up to `PUSH_BATCH` - 1 after it: stock levels are absolute, so an older push (its job
-    backing off) must never land after a newer one, and a burst of pushes is applied by the
+    backing off) must not land after a newer one, and a burst of pushes is applied by the
     first job that runs instead of one job at a time (the later jobs find their push done).
-    Bad content is quarantined and the rest goes on; any other failure rolls the whole batch
-    back and the job is retried.
+    Bad content is quarantined and the rest goes on. Any other failure of this job's own push
+    rolls the batch back and the job is retried; of another push, only that push is rolled
+    back and left to its own job (so one broken push never holds back the others, credit
+    notes above all).
     """
     now = ctx.clock.now()
     source = f"kcc_{kind}"
@@ -101,12 +106,22 @@ def process_push(ctx: Context, tenant_id: str, inbox_id: int, kind: str) -> None
         message = inbox.get(conn, inbox_id)
         if message is None or message.status != "pending":
             return  # applied by an earlier job of the batch, or quarantined
+        after = 0
         while True:
-            batch = inbox.pending(conn, tenant=tenant_id, source=source, limit=PUSH_BATCH)
+            batch = inbox.pending(
+                conn, tenant=tenant_id, source=source, after=after, limit=PUSH_BATCH
+            )
             for pending in batch:
-                _apply_message(ctx, conn, tenant_id, kind, pending, now=now)
+                if pending.id == inbox_id:
+                    _apply_message(ctx, conn, tenant_id, kind, pending, now=now)
+                    continue
+                try:
+                    _apply_message(ctx, conn, tenant_id, kind, pending, now=now)
+                except Exception as exc:  # its own job retries it and reports it
+                    log.warning("khaos %s push %s left to its own job: %r", kind, pending.id, exc)
             if len(batch) < PUSH_BATCH or batch[-1].id >= inbox_id:
                 return
+            after = batch[-1].id
 
 
 def _apply_message(

@@ -108,6 +108,7 @@ _PENDING = (
     .where(
         inbox.c.tenant == bindparam("tenant_id"),
         inbox.c.source == bindparam("source_name"),
+        inbox.c.id > bindparam("after_id"),
         text("status = 'pending'"),  # the predicate of ix_inbox_pending, word for word
     )
     .order_by(inbox.c.id)
@@ -115,9 +116,13 @@ _PENDING = (
 )
 
 
-def pending(conn: Connection, *, tenant: str, source: str, limit: int) -> list[InboxMessage]:
-    """A tenant's pending messages from one source, oldest first, at most `limit`."""
-    rows = conn.execute(_PENDING, {"tenant_id": tenant, "source_name": source, "most": limit})
+def pending(
+    conn: Connection, *, tenant: str, source: str, after: int = 0, limit: int
+) -> list[InboxMessage]:
+    """A tenant's pending messages from one source with ids above `after`, oldest first, at
+    most `limit`."""
+    params = {"tenant_id": tenant, "source_name": source, "after_id": after, "most": limit}
+    rows = conn.execute(_PENDING, params)
     return [_message(row) for row in rows]
 
 
