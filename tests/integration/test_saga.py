@@ -609,6 +609,31 @@ def test_monitor_opens_refreshes_and_closes_findings(world) -> None:  # type: ig
     assert "webhook_gap" not in {f["kind"] for f in queries.findings(ctx, tenant="acme")}
 
 
+def test_the_monitor_reads_each_payment_once_a_run(world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Two returns of one order share its payment: one lookup and one refund listing."""
+    ctx, platform, gateway, worker = world
+    other = copy.deepcopy(RAW)
+    other["returnId"] = "R000124"
+    for raw, event in ((RAW, "e1"), (other, "e2")):
+        platform.put(raw)
+        _deliver(ctx, raw, event)
+    worker.drain()
+    with ctx.db.begin() as conn:
+        for ref, code in (("R000123", "CN1"), ("R000124", "CN2")):
+            returns.set_state_refs(conn, "acme", ref, credit_note=code)
+    calls: list[str] = []
+    for name in ("find_payment", "refunds_for"):
+        original = getattr(gateway, name)
+
+        def counted(ref, *, _name=name, _original=original):  # type: ignore[no-untyped-def]
+            calls.append(_name)
+            return _original(ref)
+
+        monkeypatch.setattr(gateway, name, counted)
+    monitor.run(ctx, "acme")
+    assert sorted(calls) == ["find_payment", "refunds_for"]
+
+
 def test_the_sweep_passes_over_versions_already_applied(world) -> None:  # type: ignore[no-untyped-def]
     """A version a webhook's sync already applied is not fetched again; a newer one is."""
     ctx, platform, _gateway, worker = world

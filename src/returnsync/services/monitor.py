@@ -183,18 +183,24 @@ def _credit_lines(tenant_id: str, note: dict[str, Any]) -> list[CreditLine]:
 
 
 def _refunds(ctx: Context, tenant_id: str, rows: list[dict[str, Any]]) -> list[Refund]:
-    """Every refund on every payment behind a credited return, read from the gateway."""
+    """Every refund on every payment behind a credited return, read from the gateway once
+    per payment (an order's returns share it) and once per order still to look up."""
     gateway = ctx.gateway(tenant_id)
     seen: dict[str, Refund] = {}
+    payments: dict[str, str | None] = {}  # order_ref -> payment_ref, this run's lookups
+    read: set[str] = set()
     for row in rows:
         if not row["credit_note"] and not row["refund_ref"]:
             continue
         payment_ref = row["payment_ref"]
         if not payment_ref:
-            payment = gateway.find_payment(row["order_ref"])
-            if payment is None:
-                continue
-            payment_ref = payment.payment_ref
+            if row["order_ref"] not in payments:
+                payment = gateway.find_payment(row["order_ref"])
+                payments[row["order_ref"]] = payment.payment_ref if payment else None
+            payment_ref = payments[row["order_ref"]]
+        if payment_ref is None or payment_ref in read:
+            continue
+        read.add(payment_ref)
         for refund in gateway.refunds_for(payment_ref):
             seen[refund.refund_ref] = Refund(
                 tenant=tenant_id,
