@@ -28,6 +28,7 @@ from returnsync.domain.model import Disposition
 from returnsync.domain.money import Money
 from returnsync.domain.sku import StockItem
 from returnsync.engine.handlers import HANDLERS
+from returnsync.engine.scheduler import Scheduler
 from returnsync.engine.worker import Worker
 from returnsync.errors import ConfigError, OutcomeUnknownError
 from returnsync.ports import ReturnSnapshot
@@ -632,6 +633,35 @@ def test_the_monitor_reads_each_payment_once_a_run(world, monkeypatch) -> None: 
         monkeypatch.setattr(gateway, name, counted)
     monitor.run(ctx, "acme")
     assert sorted(calls) == ["find_payment", "refunds_for"]
+
+
+def test_a_long_monitor_run_does_not_hold_back_the_sweep(world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The sweep and the monitor run on their own threads: sweeps go on while a monitor
+    run is stuck (on a large backlog it reads the gateway for minutes)."""
+    ctx, _platform, _gateway, _worker = world
+    release = threading.Event()
+    monitoring = threading.Event()
+    sweeps: list[str] = []
+
+    def slow_monitor(*_args: object) -> None:
+        monitoring.set()
+        release.wait(10)
+
+    monkeypatch.setattr(monitor, "run", slow_monitor)
+    monkeypatch.setattr(sweep, "sweep", lambda _ctx, tenant_id: sweeps.append(tenant_id) or 0)
+    scheduler = Scheduler(ctx, interval=0.01, monitor_interval=0.01)
+    scheduler.start()
+    try:
+        assert monitoring.wait(5)
+        seen = len(sweeps)
+        for _ in range(500):
+            if len(sweeps) >= seen + 3:
+                break
+            threading.Event().wait(0.01)
+        assert len(sweeps) >= seen + 3
+    finally:
+        release.set()
+        scheduler.stop()
 
 
 def test_the_sweep_passes_over_versions_already_applied(world) -> None:  # type: ignore[no-untyped-def]

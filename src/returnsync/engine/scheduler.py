@@ -1,10 +1,9 @@
-"""Periodic work: the ZigZag polling sweep per tenant."""
+"""Periodic work: the ZigZag polling sweep and the reconciliation monitor, per tenant."""
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import TYPE_CHECKING
 
 from returnsync.services import monitor, sweep
@@ -17,15 +16,20 @@ log = logging.getLogger(__name__)
 
 class Scheduler:
     """Runs the polling sweep every `interval` seconds and the reconciliation monitor every
-    `monitor_interval` seconds, for every tenant, until stopped."""
+    `monitor_interval` seconds (0: never), for every tenant, until stopped. Each has its own
+    thread: a monitor run reads every credited return's payment from the gateway and takes
+    minutes on a large backlog, which must not hold back the sweep."""
 
     def __init__(self, ctx: Context, *, interval: float, monitor_interval: float = 0.0) -> None:
         self.ctx = ctx
         self.interval = interval
         self.monitor_interval = monitor_interval
-        self._last_monitor = 0.0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="scheduler")
+        self._threads = [threading.Thread(target=self._sweeps, daemon=True, name="scheduler")]
+        if monitor_interval:
+            self._threads.append(
+                threading.Thread(target=self._monitors, daemon=True, name="monitor")
+            )
 
     def tick(self) -> int:
         """One sweep of every tenant; returns the number of changes queued."""
@@ -51,19 +55,22 @@ class Scheduler:
                 )
         return runs
 
-    def _loop(self) -> None:
+    def _sweeps(self) -> None:
         while not self._stop.wait(self.interval):
             self.tick()
-            now = time.monotonic()
-            if self.monitor_interval and now - self._last_monitor >= self.monitor_interval:
-                self._last_monitor = now
-                self.reconcile()
+
+    def _monitors(self) -> None:
+        while not self._stop.wait(self.monitor_interval):
+            self.reconcile()
 
     def start(self) -> None:
-        """Start the background thread."""
-        self._thread.start()
+        """Start the background threads."""
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
-        """Stop the background thread."""
+        """Stop the background threads (a monitor run in progress finishes first, up to 10 s)."""
         self._stop.set()
-        self._thread.join(timeout=10)
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout=10)
