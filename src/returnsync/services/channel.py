@@ -19,7 +19,7 @@ from sqlalchemy.exc import DataError
 from returnsync.adapters.khaos import mapping as kcc
 from returnsync.domain.money import Money
 from returnsync.domain.states import ReturnState
-from returnsync.services import staging
+from returnsync.services import intake, staging
 from returnsync.services.context import serial_key
 from returnsync.storage import audit, catalogue, exceptions, inbox, jobqueue, khaos, returns
 
@@ -133,15 +133,12 @@ def _apply_message(
             _apply_push(ctx, conn, tenant_id, kind, message.payload, now=now)
         inbox.mark(conn, message.id, status="processed", now=now)
     except UNREADABLE as exc:
-        inbox.mark(conn, message.id, status="quarantined", now=now, error=str(exc)[:2000])
-        exceptions.raise_open(
+        intake.hold_unreadable(
             conn,
             tenant=tenant_id,
-            kind="invalid_payload",
-            owner="integration",
-            subject=f"inbox:{message.id}",
-            message=f"Khaos {kind} push {message.id} could not be read: {str(exc)[:500]}",
-            detail={"inbox_id": message.id},
+            message_id=message.id,
+            what=f"Khaos {kind} push",
+            reason=str(exc),
             now=now,
         )
 

@@ -306,15 +306,38 @@ def quarantine(ctx: Context, bad: Quarantine) -> Receipt:
         )
         if message_id is None:
             return Receipt(202, "already quarantined")
-        inbox.mark(conn, message_id, status="quarantined", now=now, error=reason)
-        exceptions.raise_open(
+        hold_unreadable(
             conn,
             tenant=tenant_id,
-            kind="invalid_payload",
-            owner="integration",
-            message=f"{source} message {message_id} could not be read: {reason}",
-            subject=f"inbox:{message_id}",
-            detail={"inbox_id": message_id, "source": source},
+            message_id=message_id,
+            what=f"{source} message",
+            reason=reason,
             now=now,
+            detail={"source": source},
         )
     return Receipt(202, f"stored and quarantined: {reason}", message_id)
+
+
+def hold_unreadable(
+    conn: Connection,
+    *,
+    tenant: str,
+    message_id: int,
+    what: str,
+    reason: str,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Mark a stored message quarantined and open its `invalid_payload` exception
+    (integration's; a replay resolves it once the content can be read)."""
+    inbox.mark(conn, message_id, status="quarantined", now=now, error=reason[:2000])
+    exceptions.raise_open(
+        conn,
+        tenant=tenant,
+        kind="invalid_payload",
+        owner="integration",
+        message=f"{what} {message_id} could not be read: {reason[:500]}",
+        subject=f"inbox:{message_id}",
+        detail={"inbox_id": message_id, **(detail or {})},
+        now=now,
+    )
