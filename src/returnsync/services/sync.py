@@ -16,8 +16,6 @@ from returnsync.services.context import serial_key
 from returnsync.storage import audit, inbox, jobqueue, returns
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
     from returnsync.ports import ReturnSnapshot
     from returnsync.services.context import Context
     from returnsync.storage.jobqueue import Job
@@ -39,7 +37,12 @@ def apply_snapshot(
     now = ctx.clock.now()
     fresh = zz_mapping.to_domain(tenant_id, snapshot.raw)
     with ctx.db.begin() as conn:
-        _lock(conn, tenant_id, snapshot.return_ref)
+        # Our row of the return stays locked until commit (PostgreSQL; SQLite has one writer).
+        # `returns.save` writes back the state read here; a Khaos push (jobs of another serial
+        # key) may move the same return meanwhile, STAGED -> CREDITED or HELD -> READY, and
+        # READ COMMITTED would let this transaction put the old state back, leaving the saga
+        # waiting for a credit note already seen (found by the chaos run on PostgreSQL).
+        returns.lock(conn, tenant_id, snapshot.return_ref)
         held = returns.get(conn, tenant_id, snapshot.return_ref)
         if held is not None and snapshot.updated_at < held.zigzag_updated_at:
             audit.record(
@@ -104,17 +107,6 @@ def apply_snapshot(
                 now=now,
             )
         return state
-
-
-def _lock(conn: Connection, tenant_id: str, return_ref: str) -> None:
-    """Lock our row of the return until the transaction ends (PostgreSQL; SQLite has one writer).
-
-    `returns.save` writes back the state read here. A Khaos push (jobs of another serial key)
-    may move the same return meanwhile, STAGED -> CREDITED or HELD -> READY; without the lock
-    READ COMMITTED lets this transaction put the old state back, and the saga then waits for
-    a credit note that was already seen (found by the chaos run on PostgreSQL).
-    """
-    returns.lock(conn, tenant_id, return_ref)
 
 
 def sync_job(ctx: Context, job: Job) -> None:

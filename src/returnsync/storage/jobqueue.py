@@ -513,21 +513,15 @@ def next_due(conn: Connection) -> datetime | None:
 def prune_succeeded(conn: Connection, *, before: datetime, limit: int) -> int:
     """Delete up to `limit` succeeded jobs finished before `before`, oldest first; returns
     how many. Pending, running and dead jobs are never deleted."""
-    oldest = (
-        select(jobs.c.id)
-        .where(jobs.c.status == JobStatus.SUCCEEDED.value, jobs.c.updated_at < before)
-        .order_by(jobs.c.id)
-        .limit(limit)
-    )
-    ids = list(conn.execute(oldest).scalars())
-    if not ids:
-        return 0
-    return conn.execute(delete(jobs).where(jobs.c.id.in_(ids))).rowcount
+    oldest = select(jobs.c.id).where(*_finished_before(before)).order_by(jobs.c.id).limit(limit)
+    return conn.execute(delete(jobs).where(jobs.c.id.in_(oldest.scalar_subquery()))).rowcount
 
 
 def count_succeeded(conn: Connection, *, before: datetime) -> int:
     """Succeeded jobs finished before `before`."""
-    stmt = select(func.count()).where(
-        jobs.c.status == JobStatus.SUCCEEDED.value, jobs.c.updated_at < before
-    )
+    stmt = select(func.count()).where(*_finished_before(before))
     return int(conn.execute(stmt).scalar_one())
+
+
+def _finished_before(before: datetime) -> tuple[Any, ...]:
+    return (jobs.c.status == JobStatus.SUCCEEDED.value, jobs.c.updated_at < before)
