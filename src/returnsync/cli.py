@@ -271,13 +271,26 @@ def resolve(
 
 
 @app.command()
-def monitor(tenants: TenantsOpt = None) -> None:
+def monitor(
+    tenants: TenantsOpt = None,
+    *,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Look at every return and payment now (default: a full pass when the last "
+            "is older than RETURNSYNC_MONITOR_FULL_PASS_HOURS, else only what can have changed).",
+        ),
+    ] = False,
+) -> None:
     """Reconcile every tenant now: open, refresh and auto-close findings."""
     from returnsync.engine.scheduler import Scheduler  # noqa: PLC0415
 
-    for run in Scheduler(_context(tenants), interval=0).reconcile():
+    for run in Scheduler(_context(tenants), interval=0).reconcile(full=full or None):
+        kind = "full" if run.full else "incremental"
         console.print(
-            f"{run.tenant}: {run.found} finding(s), {run.opened} new, {run.closed} closed"
+            f"{run.tenant}: {kind} pass over {run.scope} return(s): "
+            f"{run.found} finding(s), {run.opened} new, {run.closed} closed"
         )
 
 

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     job_lease_seconds: float = 60.0
     poll_interval_seconds: float = 300.0
     monitor_interval_seconds: float = 300.0  # continuous reconciliation of every tenant
+    # Between full monitor passes (every return, every payment at the gateway) the monitor
+    # looks only at what can have changed (services/monitor_scope.py).
+    monitor_full_pass_hours: float = Field(default=24.0, gt=0)
     shadow_mode: bool = False  # stage nothing, refund nothing: record what would happen
     # Group commit of webhook deliveries (docs/decisions/0007-group-commit.md): at most this
     # many events per transaction, and how long to wait after the first for more (0: commit as

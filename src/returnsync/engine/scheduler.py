@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 class Scheduler:
     """Runs the polling sweep every `interval` seconds and the reconciliation monitor every
     `monitor_interval` seconds (0: never), for every tenant, until stopped. Each has its own
-    thread: a monitor run reads every credited return's payment from the gateway and takes
-    minutes on a large backlog, which must not hold back the sweep."""
+    thread: a full monitor pass reads every credited return's payment from the gateway and
+    takes minutes on a large backlog, which must not hold back the sweep."""
 
     def __init__(self, ctx: Context, *, interval: float, monitor_interval: float = 0.0) -> None:
         self.ctx = ctx
@@ -43,12 +43,12 @@ class Scheduler:
                 )
         return queued
 
-    def reconcile(self) -> list[monitor.MonitorRun]:
-        """One monitor run for every tenant."""
+    def reconcile(self, *, full: bool | None = None) -> list[monitor.MonitorRun]:
+        """One monitor run for every tenant (`full`: see `monitor.run`)."""
         runs = []
         for tenant_id in self.ctx.tenants:
             try:
-                runs.append(monitor.run(self.ctx, tenant_id))
+                runs.append(monitor.run(self.ctx, tenant_id, full=full))
             except Exception:
                 log.warning(
                     "reconciliation failed for %s; next run retries", tenant_id, exc_info=True

@@ -14,7 +14,7 @@ stock export; the live monitor does not guess them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -26,10 +26,16 @@ from returnsync.recon.findings import Finding, FindingKind, Owner, Severity
 from returnsync.recon.policy import ReconPolicy, TenantPolicy
 from returnsync.recon.rules import reconcile
 from returnsync.recon.snapshot import CreditLine, Refund, ReturnLine, SkuLink, Snapshot
+from returnsync.services import monitor_scope
+from returnsync.services.monitor_scope import Scope
+from returnsync.storage import cursors
 from returnsync.storage.sql import upsert
 from returnsync.storage.tables import credit_notes, findings, return_lines, returns
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sqlalchemy import Table
     from sqlalchemy.engine import Connection
 
     from returnsync.services.context import Context
@@ -38,23 +44,62 @@ LIVE_EXCLUDED = frozenset({FindingKind.REFUNDED_NOT_RESTOCKED, FindingKind.RESTO
 ALERT_FROM = Severity.HIGH
 WEBHOOK_GRACE = timedelta(minutes=30)  # normal webhook lag; ZigZag itself retries only daily
 PROCESSED = frozenset({"Processed", "Refunded", "Exchanged", "Closed"})
+# An incremental pass also looks at what changed this long before the last pass started
+# (a worker's transaction stamped before that start may commit after it; a job holds no
+# transaction across a remote call, so none lasts anywhere near this long).
+OVERLAP = timedelta(minutes=2)
+LAST_PASS, LAST_FULL_PASS = "monitor_pass", "monitor_full_pass"
+_CHUNK = 500  # keys per IN list
 
 
 @dataclass(frozen=True, slots=True)
 class MonitorRun:
-    """What one run changed."""
+    """What one run changed; `scope` is the number of returns it looked at."""
 
     tenant: str
     found: int
     opened: int
     closed: int
+    full: bool = True
+    scope: int = 0
 
 
-def run(ctx: Context, tenant_id: str, *, refunds_live: bool = True) -> MonitorRun:
-    """Reconcile one tenant now and record the outcome in the findings table."""
+def run(
+    ctx: Context, tenant_id: str, *, refunds_live: bool = True, full: bool | None = None
+) -> MonitorRun:
+    """Reconcile one tenant now and record the outcome in the findings table.
+
+    `full=None` (the scheduler) makes a full pass when the last one is older than
+    `monitor_full_pass_hours` and an incremental one otherwise (`monitor_scope`);
+    True and False force one or the other (an incremental pass with no earlier pass
+    is a full one).
+    """
     now = ctx.clock.now()
-    snapshot, gaps = gather(ctx, tenant_id, now=now, refunds_live=refunds_live)
     tenant = ctx.tenant(tenant_id)
+    with ctx.db.begin() as conn:
+        since = _incremental_since(conn, tenant_id, now, ctx.settings.monitor_full_pass_hours, full)
+        scope = monitor_scope.choose(
+            conn, tenant_id, since=since, retailer_code=tenant.zigzag.retailer_code
+        )
+    found, snapshot = decide(ctx, tenant_id, now=now, scope=scope, refunds_live=refunds_live)
+    documents = frozenset(
+        {c.credit_note for c in snapshot.credits} | {r.refund_id for r in snapshot.refunds}
+    )
+    outcome = apply(ctx, tenant_id, found, now=now, scope=scope, documents=documents)
+    with ctx.db.begin() as conn:
+        cursors.put(conn, tenant_id, LAST_PASS, now.isoformat(), now)
+        if scope.full:
+            cursors.put(conn, tenant_id, LAST_FULL_PASS, now.isoformat(), now)
+    return replace(outcome, scope=len({line.return_ref for line in snapshot.returns}))
+
+
+def decide(
+    ctx: Context, tenant_id: str, *, now: datetime, scope: Scope, refunds_live: bool = True
+) -> tuple[list[Finding], Snapshot]:
+    """The findings of one tenant over `scope` at `now` (nothing is recorded), and the
+    snapshot they were decided on."""
+    tenant = ctx.tenant(tenant_id)
+    snapshot, gaps = gather(ctx, tenant_id, now=now, refunds_live=refunds_live, scope=scope)
     policy = ReconPolicy(
         tenants={
             tenant_id: TenantPolicy(
@@ -66,30 +111,41 @@ def run(ctx: Context, tenant_id: str, *, refunds_live: bool = True) -> MonitorRu
         }
     )
     found = [f for f in reconcile(snapshot, policy) if f.kind not in LIVE_EXCLUDED] + gaps
-    return apply(ctx, tenant_id, found, now=now)
+    return found, snapshot
+
+
+def _incremental_since(
+    conn: Connection, tenant_id: str, now: datetime, full_every_hours: float, full: bool | None
+) -> datetime | None:
+    """Where an incremental pass starts looking, or None for a full pass."""
+    if full:
+        return None
+    last_full = cursors.get(conn, tenant_id, LAST_FULL_PASS)
+    last = cursors.get(conn, tenant_id, LAST_PASS)
+    if last_full is None or last is None:
+        return None
+    if full is None and now - datetime.fromisoformat(last_full) >= timedelta(
+        hours=full_every_hours
+    ):
+        return None
+    return datetime.fromisoformat(last) - OVERLAP
 
 
 def gather(
-    ctx: Context, tenant_id: str, *, now: datetime, refunds_live: bool = True
+    ctx: Context,
+    tenant_id: str,
+    *,
+    now: datetime,
+    refunds_live: bool = True,
+    scope: Scope | None = None,
 ) -> tuple[Snapshot, list[Finding]]:
-    """The live snapshot of one tenant, plus webhook-gap findings from our own records."""
+    """The live snapshot of one tenant (or of `scope`), plus webhook-gap findings from our
+    own records."""
+    scope = scope or Scope(full=True)
     with ctx.db.begin() as conn:
-        rows = [
-            dict(r)
-            for r in conn.execute(select(returns).where(returns.c.tenant == tenant_id)).mappings()
-        ]
-        lines = [
-            dict(r)
-            for r in conn.execute(
-                select(return_lines).where(return_lines.c.tenant == tenant_id)
-            ).mappings()
-        ]
-        notes = [
-            dict(r)
-            for r in conn.execute(
-                select(credit_notes).where(credit_notes.c.tenant == tenant_id)
-            ).mappings()
-        ]
+        rows = _select(conn, returns, tenant_id, None if scope.full else scope.returns)
+        lines = _select(conn, return_lines, tenant_id, None if scope.full else scope.returns)
+        notes = _select(conn, credit_notes, tenant_id, None if scope.full else scope.notes)
     by_return: dict[str, list[dict[str, Any]]] = {}
     for line in lines:
         by_return.setdefault(line["return_ref"], []).append(line)
@@ -104,7 +160,10 @@ def gather(
         late = now - row["updated_at"] > WEBHOOK_GRACE
         if row["seen_by_poll"] and not row["seen_by_webhook"] and late:
             gaps.append(_webhook_gap(row))
-    refunds = _refunds(ctx, tenant_id, rows) if refunds_live else []
+    code = ctx.tenant(tenant_id).zigzag.retailer_code
+    refunds = (
+        [r for r in _refunds(ctx, tenant_id, rows) if scope.keeps(r, code)] if refunds_live else []
+    )
     snapshot = Snapshot(
         as_of=now,
         returns=tuple(return_lines_out),
@@ -113,6 +172,24 @@ def gather(
         sku_links=tuple(SkuLink(tenant=tenant_id, sku=s, stock_code=c) for s, c in links.items()),
     )
     return snapshot, gaps
+
+
+def _select(
+    conn: Connection, table: Table, tenant_id: str, keys: Iterable[str] | None
+) -> list[dict[str, Any]]:
+    """Every row of the tenant in `table`, or those whose key (return_ref, or code for
+    credit notes) is in `keys`."""
+    where = table.c.tenant == tenant_id
+    if keys is None:
+        return [dict(r) for r in conn.execute(select(table).where(where)).mappings()]
+    column = table.c.code if table is credit_notes else table.c.return_ref
+    chosen = sorted(keys)
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(chosen), _CHUNK):
+        part = chosen[start : start + _CHUNK]
+        stmt = select(table).where(where, column.in_(part))
+        out += [dict(r) for r in conn.execute(stmt).mappings()]
+    return out
 
 
 def _lines_of(row: dict[str, Any], lines: list[dict[str, Any]]) -> list[ReturnLine]:
@@ -234,8 +311,18 @@ def _webhook_gap(row: dict[str, Any]) -> Finding:
     )
 
 
-def apply(ctx: Context, tenant_id: str, found: list[Finding], *, now: datetime) -> MonitorRun:
-    """Open, refresh and auto-close findings; alert on new high-severity ones."""
+def apply(
+    ctx: Context,
+    tenant_id: str,
+    found: list[Finding],
+    *,
+    now: datetime,
+    scope: Scope | None = None,
+    documents: frozenset[str] = frozenset(),
+) -> MonitorRun:
+    """Open, refresh and auto-close findings; alert on new high-severity ones. Only the
+    open findings `scope` covers are closed when no longer found (a full pass: all)."""
+    scope = scope or Scope(full=True)
     opened = 0
     with ctx.db.begin() as conn:
         open_rows = {
@@ -260,14 +347,24 @@ def apply(ctx: Context, tenant_id: str, found: list[Finding], *, now: datetime) 
                         severity=finding.severity.value,
                     )
             _save(conn, finding, now, first=key not in open_rows)
-        stale = [fid for key, fid in open_rows.items() if key not in current]
+        stale = [
+            fid
+            for key, fid in open_rows.items()
+            if key not in current and scope.covers(key[1], key[2], documents)
+        ]
         if stale:
             conn.execute(
                 update(findings)
                 .where(findings.c.id.in_(stale))
                 .values(status="closed", closed_at=now)
             )
-    return MonitorRun(tenant=tenant_id, found=len(found), opened=opened, closed=len(stale))
+    return MonitorRun(
+        tenant=tenant_id,
+        found=len(found),
+        opened=opened,
+        closed=len(stale),
+        full=scope.full,
+    )
 
 
 def _save(conn: Connection, finding: Finding, now: datetime, *, first: bool) -> None:
