@@ -50,7 +50,7 @@ def _claim(db: Database, clock, worker: str = "w1"):
 def test_migrations_are_idempotent(db: Database) -> None:
     """Upgrading twice is harmless and lands on head."""
     migrations.upgrade(db)
-    assert migrations.current(db) == "0004"
+    assert migrations.current(db) == "0005"
 
 
 def test_migrations_build_the_schema_the_code_declares(db: Database) -> None:

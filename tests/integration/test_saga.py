@@ -486,10 +486,10 @@ def test_a_push_that_keeps_failing_holds_back_no_other(world, monkeypatch) -> No
     ctx, _platform, _gateway, _worker = world
     original = channel._apply_push
 
-    def broken(ctx, conn, tenant_id, kind, payload, *, now):  # type: ignore[no-untyped-def]
+    def broken(ctx, conn, tenant_id, kind, payload, *, now, push_id):  # type: ignore[no-untyped-def]
         if '"Available": 13' in payload:
             raise RuntimeError("simulated fault in our code")
-        original(ctx, conn, tenant_id, kind, payload, now=now)
+        original(ctx, conn, tenant_id, kind, payload, now=now, push_id=push_id)
 
     monkeypatch.setattr(channel, "_apply_push", broken)
     ids = [
@@ -506,6 +506,17 @@ def test_a_push_that_keeps_failing_holds_back_no_other(world, monkeypatch) -> No
     with ctx.db.begin() as conn:
         assert inbox.get(conn, ids[1]).status == "pending"  # type: ignore[arg-type,union-attr]
         assert conn.execute(select(stock_levels.c.available)).scalar_one() == 6
+    # The fault is fixed and the held push goes through (a revived dead job, say): its level
+    # is older than the one applied since, so it is not put back; a newer push still lands.
+    monkeypatch.setattr(channel, "_apply_push", original)
+    channel.process_push(ctx, "acme", ids[1], "stock-status")
+    with ctx.db.begin() as conn:
+        assert inbox.get(conn, ids[1]).status == "processed"  # type: ignore[arg-type,union-attr]
+        assert conn.execute(select(stock_levels.c.available)).scalar_one() == 6
+    newer = intake.accept_khaos_push(ctx, "acme", "stock-status", _stock_status(7)).inbox_id
+    channel.process_push(ctx, "acme", newer, "stock-status")  # type: ignore[arg-type]
+    with ctx.db.begin() as conn:
+        assert conn.execute(select(stock_levels.c.available)).scalar_one() == 7
 
 
 def test_a_push_job_stops_after_a_batch_past_its_own_push(world, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -130,7 +130,7 @@ def _apply_message(
     """Apply one push; bad content quarantines it (with an exception for integration)."""
     try:
         with conn.begin_nested():  # a write the database refuses must not end the txn
-            _apply_push(ctx, conn, tenant_id, kind, message.payload, now=now)
+            _apply_push(ctx, conn, tenant_id, kind, message.payload, now=now, push_id=message.id)
         inbox.mark(conn, message.id, status="processed", now=now)
     except UNREADABLE as exc:
         intake.hold_unreadable(
@@ -144,7 +144,14 @@ def _apply_message(
 
 
 def _apply_push(
-    ctx: Context, conn: Any, tenant_id: str, kind: str, payload: str, *, now: datetime
+    ctx: Context,
+    conn: Any,
+    tenant_id: str,
+    kind: str,
+    payload: str,
+    *,
+    now: datetime,
+    push_id: int,
 ) -> None:
     doc = json.loads(payload)
     if kind == "stock":
@@ -160,6 +167,7 @@ def _apply_push(
                     stock_code=level.stock_code,
                     available=level.available,
                     now=now,
+                    push_id=push_id,
                 )
     elif kind == "order-status":
         for note in kcc.credit_notes(doc):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 
 from returnsync.domain.sku import StockItem
-from returnsync.storage.sql import upsert
+from returnsync.storage.sql import dialect_insert, upsert
 from returnsync.storage.tables import sku_map, stock_items, stock_levels
 
 if TYPE_CHECKING:
@@ -88,21 +89,37 @@ def save_level(
     stock_code: str,
     available: Decimal,
     now: datetime,
-) -> None:
-    """Keep the latest Available for (StockID, SiteID), in arrival order."""
-    upsert(
-        conn,
-        stock_levels,
-        {
-            "tenant": tenant,
-            "stock_id": stock_id,
-            "site_id": site_id,
-            "stock_code": stock_code,
-            "available": available,
-            "updated_at": now,
-        },
-        keys=["tenant", "stock_id", "site_id"],
-    )
+    push_id: int | None = None,
+) -> bool:
+    """Keep the latest Available for (StockID, SiteID): a level set by a later push
+    (`push_id`, its inbox id) is never overwritten by an earlier one; False when it was
+    not applied for that reason."""
+    values = {
+        "tenant": tenant,
+        "stock_id": stock_id,
+        "site_id": site_id,
+        "stock_code": stock_code,
+        "available": available,
+        "updated_at": now,
+        "source_push": push_id,
+    }
+    return conn.execute(_save_level(conn.dialect.name == "postgresql"), values).first() is not None
+
+
+@functools.cache
+def _save_level(pg: bool) -> Any:
+    stmt = dialect_insert(stock_levels, pg=pg)
+    keys = ("tenant", "stock_id", "site_id")
+    current = stock_levels.c.source_push
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={c.name: stmt.excluded[c.name] for c in stock_levels.c if c.name not in keys},
+        where=or_(
+            current.is_(None),
+            stmt.excluded.source_push.is_(None),
+            current <= stmt.excluded.source_push,
+        ),
+    ).returning(stock_levels.c.stock_id)
 
 
 def mapping(conn: Connection, tenant: str) -> dict[str, str]:

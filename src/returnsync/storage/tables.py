@@ -250,6 +250,9 @@ stock_levels = Table(
     Column("stock_code", String(64), nullable=False),
     Column("available", Numeric(14, 3), nullable=False),
     Column("updated_at", TS, nullable=False),
+    # The inbox id of the push that set it: an older push applied later (a dead job revived)
+    # never overwrites a newer level (migration 0005).
+    Column("source_push", ID),
 )
 
 sku_map = Table(
