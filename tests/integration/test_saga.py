@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 import threading
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -30,7 +31,7 @@ from returnsync.domain.sku import StockItem
 from returnsync.engine.handlers import HANDLERS
 from returnsync.engine.scheduler import Scheduler
 from returnsync.engine.worker import Worker
-from returnsync.errors import ConfigError, OutcomeUnknownError
+from returnsync.errors import ConfigError, OutcomeUnknownError, RejectedByRemoteError
 from returnsync.ports import ReturnSnapshot
 from returnsync.reports import closepack, closepack_render
 from returnsync.services import (
@@ -756,6 +757,177 @@ def test_an_incremental_pass_closes_what_it_rechecked(world) -> None:  # type: i
     closed = monitor.run(ctx, "acme")
     assert (closed.full, closed.closed) == (False, 1)
     assert _open_keys(ctx) == set()
+
+
+def test_an_incremental_pass_sees_a_closed_return_seen_only_by_polling(world) -> None:  # type: ignore[no-untyped-def]
+    """A return that closed with no webhook at all is a webhook_gap 30 minutes after its
+    last change, however many quiet incremental passes ran in between."""
+    ctx, platform, _gateway, worker = world
+    monitor.run(ctx, "acme")  # the first (full) pass, on an empty tenant
+    raw = copy.deepcopy(RAW)
+    raw["updatedAt"] = ctx.clock.now().isoformat().replace("+00:00", "Z")
+    platform.put(raw)
+    sweep.sweep(ctx, "acme")
+    worker.drain()
+    _credit_note(ctx, return_ref=raw["returnId"])
+    worker.drain()
+    assert _state(ctx) == "closed"
+    for _ in range(3):
+        ctx.clock.advance(minutes=20)
+        run = monitor.run(ctx, "acme")
+        assert not run.full
+        assert _open_keys(ctx) == _full_keys(ctx)
+    assert ("webhook_gap", raw["returnId"], "") in _open_keys(ctx)
+
+
+def test_an_incremental_pass_reads_the_other_returns_of_an_order(world) -> None:  # type: ignore[no-untyped-def]
+    """A refund made by hand on an order counts for its smallest return: when a second
+    return of that order arrives, the pass looks at both, as a full pass does, and does not
+    pin the refund on the newcomer."""
+    ctx, platform, gateway, worker = world
+    gateway.payments["pi_1"] = gateway.payments["pi_1"].__class__(
+        payment_ref="pi_1", amount=Money.of("500.00", "GBP"), order_ref="ORD-10001"
+    )
+    platform.put(RAW)
+    _deliver(ctx, RAW, "e1")
+    worker.drain()
+    _credit_note(ctx)
+    worker.drain()
+    monitor.run(ctx, "acme")
+    ctx.clock.advance(hours=1)
+    monitor.run(ctx, "acme")
+    assert _open_keys(ctx) == set()
+    gateway.add_manual_refund("pi_1", Money.of("5.00", "GBP"))  # goodwill, by hand
+    ctx.clock.advance(hours=1)
+    later = copy.deepcopy(RAW)
+    later["returnId"] = "R000200"  # the same order
+    platform.put(later)
+    _deliver(ctx, later, "e2")
+    worker.drain()
+    run = monitor.run(ctx, "acme")
+    assert (run.full, run.scope) == (False, 2)
+    assert _open_keys(ctx) == _full_keys(ctx)
+    assert ("duplicate_refund", "R000123", "") in _open_keys(ctx)
+
+
+def test_an_incremental_pass_leaves_alone_what_it_did_not_read(world) -> None:  # type: ignore[no-untyped-def]
+    """A refund naming a return we never had stays a finding while its payment is out of
+    the pass's scope (never closed unread); a refund naming a closed return outside the
+    scope is left to the full pass, never reported as naming no return."""
+    ctx, platform, gateway, worker = world
+    gateway.add_payment(order_ref="ORD-2", amount=Money.of("500.00", "GBP"), payment_ref="pi_2")
+    gateway.payments["pi_1"] = gateway.payments["pi_1"].__class__(
+        payment_ref="pi_1", amount=Money.of("500.00", "GBP"), order_ref="ORD-10001"
+    )
+    platform.put(RAW)
+    _deliver(ctx, RAW, "e1")
+    worker.drain()
+    _credit_note(ctx)
+    worker.drain()
+    stray = gateway.refund(
+        "pi_1",
+        amount=Money.of("1.00", "GBP"),
+        idempotency_key="k1",
+        metadata={"return_ref": "R999999"},
+    )
+    monitor.run(ctx, "acme", full=True)
+    orphan = ("refunded_without_credit_note", "R999999", stray.refund_ref)
+    assert _open_keys(ctx) == {orphan}
+    ctx.clock.advance(hours=1)
+    monitor.run(ctx, "acme")
+    ctx.clock.advance(hours=1)
+    other = copy.deepcopy(RAW)
+    other["returnId"], other["orderNumber"] = "R000200", "ORD-2"
+    platform.put(other)
+    _deliver(ctx, other, "e2")
+    worker.drain()
+    _credit_note(ctx, code="CN2", return_ref="R000200")
+    worker.drain()
+    gateway.refund(
+        "pi_2",
+        amount=Money.of("1.00", "GBP"),
+        idempotency_key="k2",
+        metadata={"return_ref": "R000123"},
+    )
+    run = monitor.run(ctx, "acme")
+    assert (run.full, run.scope, run.closed) == (False, 1, 0)
+    assert _open_keys(ctx) == {orphan}
+    assert ("duplicate_refund", "R000123", "") in _full_keys(ctx)  # for the daily full pass
+
+
+def _random_event(  # type: ignore[no-untyped-def]
+    ctx: Context,
+    platform: FakePlatform,
+    gateway,
+    rng: random.Random,
+    returns_made: tuple[list[str], list[str]],
+    *,
+    tag: str,
+) -> str:
+    """One random change to the world (no refunds by hand in the gateway); its name.
+    `returns_made` is (returns not credited yet, every return)."""
+    made, known = returns_made
+    action = rng.choice(["return", "return", "credit", "credit", "duplicate", "orphan",
+                         "failed", "webhook", "time", "time", "monitor"])  # fmt: skip
+    if action == "return":
+        raw = copy.deepcopy(RAW)
+        raw["returnId"], raw["orderNumber"] = f"R{tag}", f"ORD-{rng.randrange(12)}"
+        raw["updatedAt"] = ctx.clock.now().isoformat().replace("+00:00", "Z")
+        if rng.random() < 0.2:
+            raw["items"][0]["sku"] = "NOT-IN-KHAOS"
+        platform.put(raw)
+        if rng.random() < 0.3:
+            sweep.sweep(ctx, "acme")  # seen by polling only
+        else:
+            _deliver(ctx, raw, f"e{tag}")
+        made.append(raw["returnId"])
+        known.append(raw["returnId"])
+    elif action in {"credit", "duplicate", "failed"} and made:
+        if action == "failed":
+            gateway.fail_next.append(RejectedByRemoteError("card closed", system="gateway"))
+        ref = made.pop(rng.randrange(len(made))) if action != "duplicate" else rng.choice(made)
+        _credit_note(ctx, code=f"CN{tag}", return_ref=ref)
+        if action == "duplicate":
+            _credit_note(ctx, code=f"CN{tag}D", return_ref=ref)
+    elif action == "orphan":
+        _credit_note(ctx, code=f"CN{tag}", return_ref=f"R9{tag}")
+    elif action == "webhook" and known:
+        _deliver(ctx, platform.returns[rng.choice(known)], f"w{tag}")
+    elif action == "time":
+        ctx.clock.advance(minutes=rng.choice([1, 20, 90, 60 * 13, 60 * 30]))
+    return action
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_incremental_passes_agree_with_a_full_pass_over_random_histories(
+    world, seed, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Random histories of returns (webhook or poll only, known or unknown SKU), credit
+    notes (first, duplicate, naming no return), failed refunds and time passing: after
+    every monitor run the open findings are exactly what a full pass finds at that moment.
+    (Refunds made by hand in the gateway are left out: only the daily full pass sees those.)"""
+    ctx, platform, gateway, worker = world
+    monkeypatch.setattr(ctx.settings, "monitor_full_pass_hours", 10_000.0)  # only the first
+    rng = random.Random(seed)
+    made: tuple[list[str], list[str]] = ([], [])
+    for order in range(12):  # some returns share an order (and its payment), most do not
+        gateway.add_payment(
+            order_ref=f"ORD-{order}", amount=Money.of("10000.00", "GBP"), payment_ref=f"pi_{order}"
+        )
+    runs: list[tuple[monitor.MonitorRun, int]] = []  # each run, and how many returns there were
+    seen: set[str] = set()
+    for step in range(50):
+        action = _random_event(ctx, platform, gateway, rng, made, tag=f"{seed}{step:03d}")
+        worker.drain()
+        gateway.fail_next.clear()
+        if action == "monitor" or rng.random() < 0.3:
+            runs.append((monitor.run(ctx, "acme"), len(made[1])))
+            assert _open_keys(ctx) == _full_keys(ctx), (seed, step, action)
+            seen |= {kind for kind, _, _ in _open_keys(ctx)}
+    incremental = [(run.scope, known) for run, known in runs if not run.full]
+    assert incremental, "no incremental pass ran"
+    assert any(scope < known for scope, known in incremental), incremental
+    assert len(seen) >= 3, seen  # the histories do produce findings of several kinds
 
 
 def test_a_long_monitor_run_does_not_hold_back_the_sweep(world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
