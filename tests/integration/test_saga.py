@@ -31,7 +31,12 @@ from returnsync.domain.sku import StockItem
 from returnsync.engine.handlers import HANDLERS
 from returnsync.engine.scheduler import Scheduler
 from returnsync.engine.worker import Worker
-from returnsync.errors import ConfigError, OutcomeUnknownError, RejectedByRemoteError
+from returnsync.errors import (
+    ConfigError,
+    OutcomeUnknownError,
+    RejectedByRemoteError,
+    TransientConnectorError,
+)
 from returnsync.ports import ReturnSnapshot
 from returnsync.reports import closepack, closepack_render
 from returnsync.services import (
@@ -853,6 +858,35 @@ def test_an_incremental_pass_leaves_alone_what_it_did_not_read(world) -> None:  
     assert (run.full, run.scope, run.closed) == (False, 1, 0)
     assert _open_keys(ctx) == {orphan}
     assert ("duplicate_refund", "R000123", "") in _full_keys(ctx)  # for the daily full pass
+
+
+def test_the_monitor_leaves_a_fresh_credit_note_s_refund_to_the_saga(world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A credited return whose refund is still the saga's to make (no refund yet, the note
+    younger than the credited-to-refunded SLA) costs the monitor no gateway call; once the
+    SLA is over its payment is read and the missing refund is a finding."""
+    ctx, platform, gateway, worker = world
+    platform.put(RAW)
+    _deliver(ctx, RAW, "e1")
+    worker.drain()
+    gateway.fail_next.append(TransientConnectorError("gateway down", system="gateway"))
+    _credit_note(ctx)
+    worker.drain()  # the refund failed and waits for its retry
+    assert _state(ctx) == "credited"
+    calls: list[str] = []
+    for name in ("find_payment", "refunds_for"):
+        original = getattr(gateway, name)
+
+        def counted(ref, *, _name=name, _original=original):  # type: ignore[no-untyped-def]
+            calls.append(_name)
+            return _original(ref)
+
+        monkeypatch.setattr(gateway, name, counted)
+    monitor.run(ctx, "acme")
+    assert (calls, _open_keys(ctx)) == ([], set())
+    ctx.clock.advance(hours=25)
+    monitor.run(ctx, "acme")
+    assert calls == ["find_payment", "refunds_for"]
+    assert ("credit_note_without_refund", "R000123", "") in _open_keys(ctx)
 
 
 def _random_event(  # type: ignore[no-untyped-def]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from returnsync.domain.model import Disposition
+from returnsync.domain.states import ReturnState
 from returnsync.recon.findings import Finding, FindingKind, Owner, Severity
 from returnsync.recon.policy import ReconPolicy, TenantPolicy
 from returnsync.recon.rules import reconcile
@@ -161,8 +162,9 @@ def gather(
         if row["seen_by_poll"] and not row["seen_by_webhook"] and late:
             gaps.append(_webhook_gap(row))
     code = ctx.tenant(tenant_id).zigzag.retailer_code
+    due = _refunds_due(ctx, tenant_id, rows, notes, now)
     refunds = (
-        [r for r in _refunds(ctx, tenant_id, rows) if scope.keeps(r, code)] if refunds_live else []
+        [r for r in _refunds(ctx, tenant_id, due) if scope.keeps(r, code)] if refunds_live else []
     )
     snapshot = Snapshot(
         as_of=now,
@@ -257,6 +259,35 @@ def _credit_lines(tenant_id: str, note: dict[str, Any]) -> list[CreditLine]:
         )
         for line in lines
     ]
+
+
+def _refunds_due(
+    ctx: Context,
+    tenant_id: str,
+    rows: list[dict[str, Any]],
+    notes: list[dict[str, Any]],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The returns whose refunds the monitor reads (`_refund_in_hand` says which wait)."""
+    first_note: dict[str, datetime] = {}
+    for note in notes:
+        ref = note["associated_ref"]
+        first_note[ref] = min(note["observed_at"], first_note.get(ref, note["observed_at"]))
+    window = timedelta(hours=ctx.tenant(tenant_id).sla.credited_to_refunded_hours)
+    return [row for row in rows if not _refund_in_hand(row, first_note, now - window)]
+
+
+def _refund_in_hand(row: dict[str, Any], first_note: dict[str, datetime], since: datetime) -> bool:
+    """Whether a return's refund is the saga's business still: credited, no refund recorded,
+    and its first credit note (`first_note` by associated ref) observed after `since` (the
+    credited-to-refunded SLA ago). Its payment is not
+    read for it (the saga reads it before paying, and adopts a refund made by hand); no rule
+    can fire on it before the SLA but on refunds, which the saga is about to make. On a burst
+    this is most credited returns: without it every run would read each of their payments."""
+    if row["state"] != ReturnState.CREDITED.value or row["refund_ref"]:
+        return False
+    issued = first_note.get(row["associated_ref"])
+    return issued is not None and issued >= since
 
 
 def _refunds(ctx: Context, tenant_id: str, rows: list[dict[str, Any]]) -> list[Refund]:
