@@ -889,6 +889,22 @@ def test_the_monitor_leaves_a_fresh_credit_note_s_refund_to_the_saga(world, monk
     assert ("credit_note_without_refund", "R000123", "") in _open_keys(ctx)
 
 
+def test_the_monitor_command_says_which_pass_it_ran(world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`returnsync monitor` runs a full pass first, then incremental ones; `--full` forces one."""
+    ctx, platform, _gateway, worker = world
+    platform.put(RAW)
+    _deliver(ctx, RAW, "e1")
+    worker.drain()
+    monkeypatch.setattr(cli, "_context", lambda _tenants=None: ctx)
+    outputs = []
+    for args in (["monitor"], ["monitor"], ["monitor", "--full"]):
+        done = CliRunner().invoke(cli.app, args)
+        assert done.exit_code == 0, done.output
+        outputs.append(done.output.split(":")[1].split(" pass")[0].strip())
+    assert outputs == ["full", "incremental", "full"]
+    assert "over 1 return(s)" in done.output
+
+
 def _random_event(  # type: ignore[no-untyped-def]
     ctx: Context,
     platform: FakePlatform,
