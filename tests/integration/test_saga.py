@@ -903,6 +903,8 @@ def test_the_monitor_command_says_which_pass_it_ran(world, monkeypatch) -> None:
         outputs.append(done.output.split(":")[1].split(" pass")[0].strip())
     assert outputs == ["full", "incremental", "full"]
     assert "over 1 return(s)" in done.output
+    at = ctx.clock.now().isoformat()
+    assert queries.summary(ctx)["monitor_runs"] == {"acme": {"last_run": at, "last_full_pass": at}}
 
 
 def _random_event(  # type: ignore[no-untyped-def]

@@ -28,7 +28,7 @@ from returnsync.recon.policy import ReconPolicy, TenantPolicy
 from returnsync.recon.rules import reconcile
 from returnsync.recon.snapshot import CreditLine, Refund, ReturnLine, SkuLink, Snapshot
 from returnsync.services import monitor_scope
-from returnsync.services.monitor_scope import Scope
+from returnsync.services.monitor_scope import LAST_FULL_PASS, LAST_PASS, Scope
 from returnsync.storage import cursors
 from returnsync.storage.sql import upsert
 from returnsync.storage.tables import credit_notes, findings, return_lines, returns
@@ -49,7 +49,6 @@ PROCESSED = frozenset({"Processed", "Refunded", "Exchanged", "Closed"})
 # (a worker's transaction stamped before that start may commit after it; a job holds no
 # transaction across a remote call, so none lasts anywhere near this long).
 OVERLAP = timedelta(minutes=2)
-LAST_PASS, LAST_FULL_PASS = "monitor_pass", "monitor_full_pass"
 _CHUNK = 500  # keys per IN list
 
 

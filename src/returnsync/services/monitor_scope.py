@@ -48,6 +48,7 @@ ORPHAN_KINDS = frozenset(
     {FindingKind.CREDIT_NOTE_WITHOUT_RETURN.value, FindingKind.REFUNDED_WITHOUT_CREDIT_NOTE.value}
 )
 _TERMINAL = frozenset(state.value for state in TERMINAL)
+LAST_PASS, LAST_FULL_PASS = "monitor_pass", "monitor_full_pass"  # cursors: when they started
 
 
 @dataclass(frozen=True, slots=True)

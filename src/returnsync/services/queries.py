@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
-from returnsync.storage import audit, inbox, jobqueue, khaos
+from returnsync.services.monitor_scope import LAST_FULL_PASS, LAST_PASS
+from returnsync.storage import audit, cursors, inbox, jobqueue, khaos
 from returnsync.storage import exceptions as exceptions_repo
 from returnsync.storage import returns as returns_repo
 
@@ -32,6 +33,12 @@ def summary(ctx: Context) -> dict[str, Any]:
             "jobs_by_status": jobqueue.counts(conn),
             "open_exceptions_by_kind": exceptions_repo.counts(conn),
             "inbox_by_status": inbox.counts(conn),
+            # when each tenant's reconciliation monitor last ran, and last ran a full pass:
+            # alert when the full pass is older than a day and a bit (the monitor is down)
+            "monitor_runs": {
+                tenant: {"last_run": at.get(LAST_PASS), "last_full_pass": at.get(LAST_FULL_PASS)}
+                for tenant, at in cursors.by_tenant(conn, (LAST_PASS, LAST_FULL_PASS)).items()
+            },
         }
 
 

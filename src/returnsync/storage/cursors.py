@@ -33,3 +33,14 @@ def put(conn: Connection, tenant: str, name: str, value: str, now: datetime) -> 
         {"tenant": tenant, "name": name, "value": value, "updated_at": now},
         keys=["tenant", "name"],
     )
+
+
+def by_tenant(conn: Connection, names: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """The cursors called one of `names`, per tenant: {tenant: {name: value}}."""
+    out: dict[str, dict[str, str]] = {}
+    rows = conn.execute(
+        select(cursors.c.tenant, cursors.c.name, cursors.c.value).where(cursors.c.name.in_(names))
+    )
+    for tenant, name, value in rows:
+        out.setdefault(tenant, {})[name] = value
+    return out
