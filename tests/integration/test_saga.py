@@ -907,6 +907,31 @@ def test_the_monitor_command_says_which_pass_it_ran(world, monkeypatch) -> None:
     assert queries.summary(ctx)["monitor_runs"] == {"acme": {"last_run": at, "last_full_pass": at}}
 
 
+def test_a_return_waiting_for_staging_is_no_sku_finding_unless_its_sku_resolves_to_nothing(
+    world,
+) -> None:  # type: ignore[no-untyped-def]
+    """Returns synced but not yet staged have no stock codes stored: the monitor resolves
+    their SKUs as staging will, so a backlog raises no `sku_unmatched` (nor alerts) while
+    a SKU Khaos does not know still is one."""
+    ctx, platform, _gateway, worker = world
+    unknown = copy.deepcopy(RAW)
+    unknown["returnId"] = "R000777"
+    unknown["items"][0]["sku"] = "NOT-IN-KHAOS"
+    for raw, event in ((RAW, "e1"), (unknown, "e2")):
+        platform.put(raw)
+        _deliver(ctx, raw, event)
+    while _states(ctx) != {"ready": 2}:  # the syncs only: both wait for staging
+        assert worker.run_once()
+    monitor.run(ctx, "acme")
+    assert {(kind, ref) for kind, ref, _ in _open_keys(ctx)} == {("sku_unmatched", "R000777")}
+    assert {a.subject for a in ctx.notifier.sent} == {"sku_unmatched on R000777"}
+
+
+def _states(ctx: Context) -> dict[str, int]:
+    with ctx.db.begin() as conn:
+        return returns.counts_by_state(conn, "acme")
+
+
 def _random_event(  # type: ignore[no-untyped-def]
     ctx: Context,
     platform: FakePlatform,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from returnsync.domain.errors import IllegalTransitionError
 from returnsync.domain.model import STOCK_ACTION, Disposition, StockAction, associated_ref
-from returnsync.domain.sku import SkuMatch, SkuUnmatched, StockItem, resolve_sku
+from returnsync.domain.sku import SkuIndex, SkuMatch, SkuUnmatched, StockItem, resolve_sku
 from returnsync.domain.states import ALLOWED, ReturnState, transition
 
 
@@ -96,3 +98,30 @@ def test_associated_ref_fits_khaos_limits() -> None:
     assert associated_ref("GL100", "R#1") == "ZZ-GL100-R-1"
     with pytest.raises(ValueError, match="50 characters"):
         associated_ref("GL100", "R" * 60)
+
+
+_CODES = st.sampled_from(["A", "a ", "B", "C-1", "c-1", "D", ""])
+
+
+@given(
+    items=st.lists(
+        st.builds(
+            StockItem,
+            stock_id=st.sampled_from(["1", "2", "3", "4", "5"]),
+            stock_code=_CODES,
+            other_ref=_CODES,
+            barcodes=st.lists(_CODES, max_size=2).map(tuple),
+        ),
+        max_size=5,
+        unique_by=lambda item: item.stock_id,
+    ),
+    mapping=st.dictionaries(st.sampled_from(["a", "b", "x"]), st.sampled_from(["1", "2", "9"])),
+    sku=_CODES,
+)
+def test_the_sku_index_answers_as_resolve_sku(
+    items: list[StockItem], mapping: dict[str, str], sku: str
+) -> None:
+    """The index reconciliation uses matches exactly the items `resolve_sku` matches."""
+    found = resolve_sku(sku, items, mapping)
+    expected = found.item if isinstance(found, SkuMatch) else None
+    assert SkuIndex(items, mapping).item(sku) == expected

@@ -67,3 +67,33 @@ def resolve_sku(
     codes = [item.stock_code for item in catalogue]
     suggestions = difflib.get_close_matches(sku, codes, n=3, cutoff=0.6)
     return SkuUnmatched(sku=sku, suggestions=tuple(suggestions))
+
+
+class SkuIndex:
+    """`resolve_sku`'s answer for many SKUs over one catalogue, indexed once (dictionary
+    lookups instead of a scan per SKU; no suggestions). For reconciliation over many lines."""
+
+    def __init__(self, catalogue: list[StockItem], mapping: dict[str, str]) -> None:
+        self._by_id = {item.stock_id: item for item in catalogue}
+        self._mapping = mapping
+        self._fields: dict[str, dict[str, list[StockItem]]] = {}
+        for how in ("StockCode", "OtherRef", "Barcode"):
+            index: dict[str, list[StockItem]] = {}
+            for item in catalogue:
+                for value in {_norm(v) for v in _codes(item, how)}:
+                    index.setdefault(value, []).append(item)
+            self._fields[how] = index
+
+    def item(self, sku: str) -> StockItem | None:
+        """The stock item `resolve_sku` would match `sku` to, or None when it would not."""
+        key = _norm(sku)
+        mapped = self._mapping.get(key)
+        if mapped is not None and mapped in self._by_id:
+            return self._by_id[mapped]
+        for how in ("StockCode", "OtherRef", "Barcode"):
+            hits = self._fields[how].get(key, [])
+            if len(hits) == 1:
+                return hits[0]
+            if len(hits) > 1:
+                return None
+        return None

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from returnsync.domain.model import Disposition
+from returnsync.domain.sku import SkuIndex
 from returnsync.domain.states import ReturnState
 from returnsync.recon.findings import Finding, FindingKind, Owner, Severity
 from returnsync.recon.policy import ReconPolicy, TenantPolicy
@@ -29,7 +30,7 @@ from returnsync.recon.rules import reconcile
 from returnsync.recon.snapshot import CreditLine, Refund, ReturnLine, SkuLink, Snapshot
 from returnsync.services import monitor_scope
 from returnsync.services.monitor_scope import LAST_FULL_PASS, LAST_PASS, Scope
-from returnsync.storage import cursors
+from returnsync.storage import catalogue, cursors
 from returnsync.storage.sql import upsert
 from returnsync.storage.tables import credit_notes, findings, return_lines, returns
 
@@ -45,6 +46,7 @@ LIVE_EXCLUDED = frozenset({FindingKind.REFUNDED_NOT_RESTOCKED, FindingKind.RESTO
 ALERT_FROM = Severity.HIGH
 WEBHOOK_GRACE = timedelta(minutes=30)  # normal webhook lag; ZigZag itself retries only daily
 PROCESSED = frozenset({"Processed", "Refunded", "Exchanged", "Closed"})
+BEFORE_STAGING = frozenset({ReturnState.OPEN.value, ReturnState.READY.value})
 # An incremental pass also looks at what changed this long before the last pass started
 # (a worker's transaction stamped before that start may commit after it; a job holds no
 # transaction across a remote call, so none lasts anywhere near this long).
@@ -160,6 +162,7 @@ def gather(
         late = now - row["updated_at"] > WEBHOOK_GRACE
         if row["seen_by_poll"] and not row["seen_by_webhook"] and late:
             gaps.append(_webhook_gap(row))
+    links |= _links_before_staging(ctx, tenant_id, rows, by_return, known=links)
     code = ctx.tenant(tenant_id).zigzag.retailer_code
     due = _refunds_due(ctx, tenant_id, rows, notes, now)
     refunds = (
@@ -173,6 +176,33 @@ def gather(
         sku_links=tuple(SkuLink(tenant=tenant_id, sku=s, stock_code=c) for s, c in links.items()),
     )
     return snapshot, gaps
+
+
+def _links_before_staging(
+    ctx: Context,
+    tenant_id: str,
+    rows: list[dict[str, Any]],
+    by_return: dict[str, list[dict[str, Any]]],
+    *,
+    known: dict[str, str],
+) -> dict[str, str]:
+    """SKU -> stock code for the lines of returns staging has not reached yet (open or
+    ready: their lines have no stock code stored), resolved as staging will resolve them.
+    Without it every return waiting in a backlog would be a `sku_unmatched` finding, and an
+    alert, until staged; a SKU that truly resolves to nothing still is one."""
+    waiting = {
+        line["sku"]
+        for row in rows
+        if row["state"] in BEFORE_STAGING
+        for line in by_return.get(row["return_ref"], [])
+        if not line["stock_code"] and line["sku"] not in known
+    }
+    if not waiting:
+        return {}
+    with ctx.db.begin() as conn:
+        index = SkuIndex(catalogue.items(conn, tenant_id), catalogue.mapping(conn, tenant_id))
+    found = {sku: index.item(sku) for sku in waiting}
+    return {sku: item.stock_code for sku, item in found.items() if item is not None}
 
 
 def _select(
