@@ -642,17 +642,23 @@ def test_the_monitor_reads_each_payment_once_a_run(world, monkeypatch) -> None: 
     with ctx.db.begin() as conn:
         for ref, code in (("R000123", "CN1"), ("R000124", "CN2")):
             returns.set_state_refs(conn, "acme", ref, credit_note=code)
-    calls: list[str] = []
+    calls = _gateway_reads(gateway, monkeypatch)
+    monitor.run(ctx, "acme")
+    assert sorted(name for name, _ in calls) == ["find_payment", "refunds_for"]
+
+
+def _gateway_reads(gateway: FakeGateway, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """From now on, every payment lookup and refund listing, as (method, its argument)."""
+    calls: list[tuple[str, str]] = []
     for name in ("find_payment", "refunds_for"):
         original = getattr(gateway, name)
 
         def counted(ref, *, _name=name, _original=original):  # type: ignore[no-untyped-def]
-            calls.append(_name)
+            calls.append((_name, ref))
             return _original(ref)
 
         monkeypatch.setattr(gateway, name, counted)
-    monitor.run(ctx, "acme")
-    assert sorted(calls) == ["find_payment", "refunds_for"]
+    return calls
 
 
 def _closed_returns(
@@ -707,25 +713,18 @@ def test_between_full_passes_the_monitor_looks_only_at_what_can_have_changed(
     settle = monitor.run(ctx, "acme")  # the returns changed within the overlap of the first
     assert (settle.full, settle.scope) == (False, 3)
     ctx.clock.advance(hours=1)
-    reads: list[str] = []
-    original = gateway.refunds_for
-
-    def counted(payment_ref):  # type: ignore[no-untyped-def]
-        reads.append(payment_ref)
-        return original(payment_ref)
-
-    monkeypatch.setattr(gateway, "refunds_for", counted)
+    calls = _gateway_reads(gateway, monkeypatch)
     quiet = monitor.run(ctx, "acme")
-    assert (quiet.full, quiet.scope, quiet.opened, reads) == (False, 0, 0, [])
+    assert (quiet.full, quiet.scope, quiet.opened, calls) == (False, 0, 0, [])
     assert _open_keys(ctx) == _full_keys(ctx)
     _credit_note(ctx, code="CN39", return_ref=second_ref)  # a second note on a closed return
     _credit_note(ctx, code="CN40", return_ref="R000999")  # names no return we know
     worker.drain()
     ctx.clock.advance(minutes=5)
-    reads.clear()  # the saga's own reads (it adopts refunds before paying)
+    calls.clear()  # the saga's own reads (it adopts refunds before paying)
     changed = monitor.run(ctx, "acme")
     assert (changed.full, changed.scope) == (False, 1)
-    assert reads == ["pi_31"]
+    assert [ref for name, ref in calls if name == "refunds_for"] == ["pi_31"]
     assert {(k, r) for k, r, _ in _open_keys(ctx)} == {
         ("duplicate_credit_note", second_ref),
         ("credit_note_without_return", "R000999"),
@@ -872,20 +871,12 @@ def test_the_monitor_leaves_a_fresh_credit_note_s_refund_to_the_saga(world, monk
     _credit_note(ctx)
     worker.drain()  # the refund failed and waits for its retry
     assert _state(ctx) == "credited"
-    calls: list[str] = []
-    for name in ("find_payment", "refunds_for"):
-        original = getattr(gateway, name)
-
-        def counted(ref, *, _name=name, _original=original):  # type: ignore[no-untyped-def]
-            calls.append(_name)
-            return _original(ref)
-
-        monkeypatch.setattr(gateway, name, counted)
+    calls = _gateway_reads(gateway, monkeypatch)
     monitor.run(ctx, "acme")
     assert (calls, _open_keys(ctx)) == ([], set())
     ctx.clock.advance(hours=25)
     monitor.run(ctx, "acme")
-    assert calls == ["find_payment", "refunds_for"]
+    assert [name for name, _ in calls] == ["find_payment", "refunds_for"]
     assert ("credit_note_without_refund", "R000123", "") in _open_keys(ctx)
 
 
