@@ -309,10 +309,10 @@ def _refunds_due(
 def _refund_in_hand(row: dict[str, Any], first_note: dict[str, datetime], since: datetime) -> bool:
     """Whether a return's refund is the saga's business still: credited, no refund recorded,
     and its first credit note (`first_note` by associated ref) observed after `since` (the
-    credited-to-refunded SLA ago). Its payment is not
-    read for it (the saga reads it before paying, and adopts a refund made by hand); no rule
-    can fire on it before the SLA but on refunds, which the saga is about to make. On a burst
-    this is most credited returns: without it every run would read each of their payments."""
+    credited-to-refunded SLA ago). Its payment is not read for it: the saga reads it before
+    paying and adopts a refund made by hand, and before the SLA no rule can fire on it but
+    on refunds the saga is about to make. On a burst this is most credited returns; without
+    it every run would read each of their payments."""
     if row["state"] != ReturnState.CREDITED.value or row["refund_ref"]:
         return False
     issued = first_note.get(row["associated_ref"])
