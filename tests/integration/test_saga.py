@@ -784,19 +784,24 @@ def test_an_incremental_pass_sees_a_closed_return_seen_only_by_polling(world) ->
     assert ("webhook_gap", raw["returnId"], "") in _open_keys(ctx)
 
 
-def test_an_incremental_pass_reads_the_other_returns_of_an_order(world) -> None:  # type: ignore[no-untyped-def]
-    """A refund made by hand on an order counts for its smallest return: when a second
-    return of that order arrives, the pass looks at both, as a full pass does, and does not
-    pin the refund on the newcomer."""
-    ctx, platform, gateway, worker = world
-    gateway.payments["pi_1"] = gateway.payments["pi_1"].__class__(
-        payment_ref="pi_1", amount=Money.of("500.00", "GBP"), order_ref="ORD-10001"
-    )
+def _closed_with_room_to_refund(  # type: ignore[no-untyped-def]
+    ctx: Context, platform: FakePlatform, gateway, worker: Worker
+) -> None:
+    """R000123 credited, refunded and closed on a payment of 500.00 (room for more refunds)."""
+    gateway.add_payment(order_ref="ORD-10001", amount=Money.of("500.00", "GBP"), payment_ref="pi_1")
     platform.put(RAW)
     _deliver(ctx, RAW, "e1")
     worker.drain()
     _credit_note(ctx)
     worker.drain()
+
+
+def test_an_incremental_pass_reads_the_other_returns_of_an_order(world) -> None:  # type: ignore[no-untyped-def]
+    """A refund made by hand on an order counts for its smallest return: when a second
+    return of that order arrives, the pass looks at both, as a full pass does, and does not
+    pin the refund on the newcomer."""
+    ctx, platform, gateway, worker = world
+    _closed_with_room_to_refund(ctx, platform, gateway, worker)
     monitor.run(ctx, "acme")
     ctx.clock.advance(hours=1)
     monitor.run(ctx, "acme")
@@ -820,14 +825,7 @@ def test_an_incremental_pass_leaves_alone_what_it_did_not_read(world) -> None:  
     scope is left to the full pass, never reported as naming no return."""
     ctx, platform, gateway, worker = world
     gateway.add_payment(order_ref="ORD-2", amount=Money.of("500.00", "GBP"), payment_ref="pi_2")
-    gateway.payments["pi_1"] = gateway.payments["pi_1"].__class__(
-        payment_ref="pi_1", amount=Money.of("500.00", "GBP"), order_ref="ORD-10001"
-    )
-    platform.put(RAW)
-    _deliver(ctx, RAW, "e1")
-    worker.drain()
-    _credit_note(ctx)
-    worker.drain()
+    _closed_with_room_to_refund(ctx, platform, gateway, worker)
     stray = gateway.refund(
         "pi_1",
         amount=Money.of("1.00", "GBP"),

@@ -90,10 +90,9 @@ def save_level(
     available: Decimal,
     now: datetime,
     push_id: int | None = None,
-) -> bool:
+) -> None:
     """Keep the latest Available for (StockID, SiteID): a level set by a later push
-    (`push_id`, its inbox id) is never overwritten by an earlier one; False when it was
-    not applied for that reason."""
+    (`push_id`, its inbox id) is never overwritten by an earlier one."""
     values = {
         "tenant": tenant,
         "stock_id": stock_id,
@@ -103,7 +102,7 @@ def save_level(
         "updated_at": now,
         "source_push": push_id,
     }
-    return conn.execute(_save_level(conn.dialect.name == "postgresql"), values).first() is not None
+    conn.execute(_save_level(conn.dialect.name == "postgresql"), values)
 
 
 @functools.cache
@@ -119,7 +118,7 @@ def _save_level(pg: bool) -> Any:
             stmt.excluded.source_push.is_(None),
             current <= stmt.excluded.source_push,
         ),
-    ).returning(stock_levels.c.stock_id)
+    )
 
 
 def mapping(conn: Connection, tenant: str) -> dict[str, str]:
