@@ -345,6 +345,11 @@ class Reader:
         rows = self.all(sql, params)
         return rows[0][0] if rows else None
 
+    def vacuum(self, table: str) -> None:
+        """PostgreSQL: `VACUUM table` (outside a transaction, as VACUUM must be)."""
+        with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f"VACUUM {table}"))
+
     def close(self) -> None:
         """Close the connection or engine."""
         if self._sqlite is not None:

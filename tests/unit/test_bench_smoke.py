@@ -71,6 +71,8 @@ def test_pipeline_smoke(tmp_path, pg_admin_url):
         assert _number(run["calls"]["per_return_total"])
         assert run["summary"]["duplicate_refunds"] == 0
         assert run["summary"]["duplicate_credit_notes"] == 0
+        # our web app ran in its own process (it answered every webhook and KCC call)
+        assert run["cpu_seconds_by_part"]["web"] > 0
         if run["database"] == "postgres":
             assert "jobs" in run["pg"]["final"]
 

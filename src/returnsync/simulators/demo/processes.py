@@ -6,12 +6,15 @@ processes, the way PostgreSQL deployments scale out, with no shared GIL).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 from typing import IO, TYPE_CHECKING
+
+import httpx
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -50,6 +53,31 @@ def worker_argv(threads: int) -> Callable[[str], list[str]]:
         "--threads",
         str(threads),
     ]
+
+
+def webonly_argv(port: int) -> Callable[[str], list[str]]:
+    """Our web app and polling sweep, no job workers (`returnsync.simulators.demo.webonly`)."""
+    return lambda _name: [
+        sys.executable,
+        "-m",
+        "returnsync.simulators.demo.webonly",
+        "--port",
+        str(port),
+    ]
+
+
+def wait_healthy(url: str, proc: ServiceProcess, timeout: float = 60.0) -> None:
+    """Wait until `url`/health answers 200; raise (with the log's tail) if `proc` exits or
+    `timeout` passes first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.exited() is not None:
+            raise RuntimeError(f"{proc.name} exited before answering:\n{proc.tail()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{proc.name} did not answer in {timeout:.0f}s:\n{proc.tail()}")
 
 
 class ServiceProcess:

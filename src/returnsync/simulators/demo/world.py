@@ -26,7 +26,13 @@ from returnsync.config import (
 from returnsync.domain.model import Disposition
 from returnsync.domain.states import TERMINAL, ReturnState
 from returnsync.simulators.demo.dataset import RetailerData, generate
-from returnsync.simulators.demo.processes import ServiceProcess, service_env, worker_argv
+from returnsync.simulators.demo.processes import (
+    ServiceProcess,
+    service_env,
+    wait_healthy,
+    webonly_argv,
+    worker_argv,
+)
 from returnsync.simulators.demo.tenantsfile import tenants_toml
 from returnsync.simulators.gateway import GatewaySimulator
 from returnsync.simulators.khaos import KhaosSimulator
@@ -68,7 +74,10 @@ class WorldOptions:
     poll_interval_seconds: float = 5.0
     worker_threads: int = 4
     worker_processes: int = 0  # > 0: `returnsync worker` processes (1 thread each) instead
-    workdir: Path | None = None  # tenants file and worker logs (worker_processes > 0)
+    # our web app and polling sweep in their own process (`demo.webonly`), as deployed,
+    # instead of a thread here; needs worker_processes > 0
+    web_process: bool = False
+    workdir: Path | None = None  # tenants file and process logs (worker_processes > 0)
     zigzag_faults: str | None = None
     khaos_faults: str | None = None
     gateway_faults: str | None = None
@@ -84,7 +93,8 @@ class World:
     gateway: GatewaySimulator
     data: list[RetailerData]
     ctx: Context
-    server: ServerThread
+    public_url: str
+    server: ServerThread | None  # None: the web app runs in `processes` (web_process)
     runtime: Runtime
     processes: list[ServiceProcess] = field(default_factory=list)
     return_ids: dict[str, list[str]] = field(default_factory=dict)
@@ -92,14 +102,15 @@ class World:
     @property
     def url(self) -> str:
         """returnsync's base URL."""
-        return self.server.url
+        return self.public_url
 
     def stop(self) -> None:
         """Stop returnsync and the simulators."""
         self.runtime.stop()
         for proc in self.processes:
             proc.stop()
-        self.server.stop()
+        if self.server is not None:
+            self.server.stop()
         for sim in (self.zigzag, self.khaos, self.gateway):
             sim.stop()
         self.ctx.db.dispose()
@@ -259,11 +270,13 @@ def start_world(options: WorldOptions, *, log: Callable[[str], None] = lambda _m
         job_lease_seconds=30.0,
     )
     tenants = {d.tenant: make_tenant(d) for d in data}
-    ctx = build(settings, tenants=tenants)
-    server = ServerThread(create_app(ctx), port=port).start()
+    ctx = build(settings, tenants=tenants)  # migrates once, before any process starts
     rt = runtime(ctx)
-    processes = _worker_processes(options, settings, tenants)
-    if processes:
+    processes = _service_processes(options, settings, tenants, port=port)
+    server = None if options.web_process else ServerThread(create_app(ctx), port=port).start()
+    if options.web_process:
+        wait_healthy(public, processes[0])  # it runs the sweep too
+    elif processes:
         rt.scheduler.start()  # the sweep here; jobs in the worker processes
     else:
         rt.start()
@@ -275,6 +288,7 @@ def start_world(options: WorldOptions, *, log: Callable[[str], None] = lambda _m
         gateway=gateway,
         data=data,
         ctx=ctx,
+        public_url=public,
         server=server,
         runtime=rt,
         processes=processes,
@@ -289,21 +303,27 @@ def start_world(options: WorldOptions, *, log: Callable[[str], None] = lambda _m
     return world
 
 
-def _worker_processes(
-    options: WorldOptions, settings: Settings, tenants: dict[str, Tenant]
+def _service_processes(
+    options: WorldOptions, settings: Settings, tenants: dict[str, Tenant], *, port: int
 ) -> list[ServiceProcess]:
-    """Start `options.worker_processes` worker processes on this world's settings."""
+    """Start the web process (first, if `options.web_process`) and
+    `options.worker_processes` worker processes on this world's settings."""
     if options.worker_processes <= 0:
+        if options.web_process:
+            raise ValueError("web_process needs worker_processes > 0")
         return []
     if options.workdir is None:
-        raise ValueError("worker_processes needs a workdir (tenants file, worker logs)")
+        raise ValueError("worker_processes needs a workdir (tenants file, process logs)")
     tenants_file = options.workdir / "tenants.toml"
     tenants_file.write_text(tenants_toml(tenants), encoding="utf-8")
     env = service_env(settings.model_copy(update={"tenants_file": tenants_file}))
+    logs = options.workdir / "logs"
     processes = [
-        ServiceProcess(f"w{n + 1}", worker_argv(1), env, options.workdir / "logs")
+        ServiceProcess(f"w{n + 1}", worker_argv(1), env, logs)
         for n in range(options.worker_processes)
     ]
+    if options.web_process:
+        processes.insert(0, ServiceProcess("web", webonly_argv(port), env, logs))
     for proc in processes:
         proc.start()
     return processes
