@@ -443,3 +443,66 @@ def test_prune_deletes_only_succeeded_jobs_finished_before_the_cutoff(db: Databa
         assert jobqueue.prune_succeeded(conn, before=cutoff, limit=2) == 1
         assert jobqueue.prune_succeeded(conn, before=cutoff, limit=2) == 0
         assert jobqueue.counts(conn) == {"dead": 1, "pending": 1, "succeeded": 1}
+
+
+def test_insert_many_writes_what_single_inserts_write_in_order(db: Database, clock) -> None:
+    """`sql.insert_many` (multi-row VALUES on SQLite, one JSON array parameter on
+    PostgreSQL) stores every type as a one-row INSERT does, assigns ids in row order,
+    returns only the rows inserted, and refuses a naive timestamp."""
+    import pytest  # noqa: PLC0415
+    from sqlalchemy import insert, select  # noqa: PLC0415
+
+    from returnsync.storage import sql, tables  # noqa: PLC0415
+
+    now = clock.now()
+    rows = [
+        jobqueue.job_row(
+            tenant="t",
+            kind="sync_return",
+            serial_key=f"return:t:R{n}",
+            payload={"return_ref": f"R{n}", "quote": 'a "b" \\ c\n', "n": n, "none": None},
+            now=now + timedelta(microseconds=n),
+            dedupe_key="same" if n in (2, 4) else None,  # 4 is a pending twin of 2
+            run_after=None,
+            max_attempts=3 + n,
+        )
+        for n in range(6)
+    ]
+    with db.begin() as conn:
+        added = sql.insert_many(
+            conn,
+            tables.jobs,
+            rows,
+            returning=("id", "serial_key"),
+            on_conflict=jobqueue.unless_pending_twin,
+        )
+        one_by_one = [  # the reference rows: no dedupe key (compared apart)
+            conn.execute(
+                insert(tables.jobs).returning(tables.jobs.c.id),
+                {**row, "tenant": "u", "dedupe_key": None},
+            ).scalar_one()
+            for n, row in enumerate(rows)
+            if n != 4
+        ]
+        stored = {
+            r.id: r._mapping for r in conn.execute(select(tables.jobs).order_by(tables.jobs.c.id))
+        }
+    assert [r.serial_key for r in added] == [f"return:t:R{n}" for n in (0, 1, 2, 3, 5)]
+    ids = [r.id for r in added]
+    assert ids == sorted(ids)
+
+    def neutral(job_id: int) -> dict[str, object]:
+        row = dict(stored[job_id])
+        for key in ("id", "tenant", "dedupe_key"):
+            del row[key]
+        return row
+
+    assert [neutral(i) for i in ids] == [neutral(i) for i in one_by_one]
+    assert [stored[i]["dedupe_key"] for i in ids] == [None, None, "same", None, None]
+    assert neutral(ids[0])["payload"] == rows[0]["payload"]
+    assert neutral(ids[1])["created_at"] == now + timedelta(microseconds=1)
+
+    naive = [{**rows[0], "created_at": now.replace(tzinfo=None)}]
+    with pytest.raises(Exception, match="naive datetime"), db.begin() as conn:
+        sql.insert_many(conn, tables.jobs, naive, returning=("id",))
+    assert sql.insert_many(conn, tables.jobs, [], returning=("id",)) == []

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from returnsync.storage.sql import insert_many
 from returnsync.storage.tables import audit_log
 
 if TYPE_CHECKING:
@@ -67,10 +68,7 @@ def record_many(conn: Connection, entries: Sequence[Entry]) -> None:
         }
         for e in entries
     ]
-    if rows:
-        # RETURNING makes SQLAlchemy send multi-row INSERT ... VALUES batches on both
-        # databases ("insertmanyvalues") from one cached statement.
-        conn.execute(audit_log.insert().returning(audit_log.c.id), rows).all()
+    insert_many(conn, audit_log, rows, returning=("id",))
 
 
 def timeline(conn: Connection, tenant: str, return_ref: str) -> list[dict[str, Any]]:

@@ -34,7 +34,8 @@ def _json_default(value: object) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _dumps(value: object) -> str:
+def dumps_json(value: object) -> str:
+    """A JSON column's text, as the engine writes it (`json_serializer`)."""
     return json.dumps(value, default=_json_default)
 
 
@@ -72,7 +73,7 @@ class Database:
                 echo=echo,
                 **({"pool_size": 5, "max_overflow": 20} if on_disk else {}),
                 connect_args={"check_same_thread": False},
-                json_serializer=_dumps,
+                json_serializer=dumps_json,
             )
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
@@ -83,7 +84,7 @@ class Database:
                 pool_size=10,
                 max_overflow=10,
                 pool_pre_ping=True,
-                json_serializer=_dumps,
+                json_serializer=dumps_json,
             )
 
     @property

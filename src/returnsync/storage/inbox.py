@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, func, select, text, update
 
-from returnsync.storage.sql import insert_for, insert_new
+from returnsync.storage.sql import insert_many, insert_new
 from returnsync.storage.tables import inbox
 
 if TYPE_CHECKING:
@@ -82,19 +82,24 @@ def store_many(conn: Connection, messages: Sequence[NewMessage]) -> list[int | N
         for m in (messages[i] for i in sorted(first.values()))
     ]
     inserted: dict[tuple[str, str, str], int] = {}
-    if rows:
-        # One cached statement with a list of parameter sets: SQLAlchemy sends it as multi-row
-        # INSERT ... VALUES batches ("insertmanyvalues") on SQLite and PostgreSQL alike.
-        stmt = insert_for(conn, inbox).on_conflict_do_nothing()
-        stmt = stmt.returning(inbox.c.id, inbox.c.tenant, inbox.c.source, inbox.c.dedupe_key)
-        # RETURNING gives no order guarantee (PostgreSQL): match rows by their unique key
-        for row in conn.execute(stmt, rows):
-            inserted[(row.tenant, row.source, row.dedupe_key)] = int(row.id)
+    # RETURNING gives no order guarantee (PostgreSQL): match rows by their unique key
+    for row in insert_many(
+        conn,
+        inbox,
+        rows,
+        returning=("id", "tenant", "source", "dedupe_key"),
+        on_conflict=_unless_stored,
+    ):
+        inserted[(row.tenant, row.source, row.dedupe_key)] = int(row.id)
     ids: list[int | None] = []
     for index, message in enumerate(messages):
         key = (message.tenant, message.source, message.dedupe_key)
         ids.append(inserted.get(key) if first[key] == index else None)
     return ids
+
+
+def _unless_stored(stmt: Any) -> Any:
+    return stmt.on_conflict_do_nothing()
 
 
 def get(conn: Connection, message_id: int) -> InboxMessage | None:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from returnsync.storage import jobqueue
+from returnsync.storage.sql import insert_many
+from returnsync.storage.tables import jobs
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -51,7 +53,12 @@ def enqueue_many(conn: Connection, new_jobs: Sequence[NewJob]) -> int:
     ]
     if not rows:
         return 0
-    # One cached statement and a list of parameter sets: with RETURNING, SQLAlchemy sends
-    # multi-row INSERT ... VALUES batches on SQLite and PostgreSQL ("insertmanyvalues").
     deduped = any(row["dedupe_key"] is not None for row in rows)
-    return len(conn.execute(jobqueue.insert_statement(conn, deduped=deduped), rows).all())
+    added = insert_many(
+        conn,
+        jobs,
+        rows,
+        returning=("id",),
+        on_conflict=jobqueue.unless_pending_twin if deduped else None,
+    )
+    return len(added)
