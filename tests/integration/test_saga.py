@@ -53,7 +53,7 @@ from returnsync.services import (
 )
 from returnsync.services.context import Context
 from returnsync.storage import catalogue, exceptions, inbox, jobqueue, khaos, returns
-from returnsync.storage.tables import audit_log, credit_notes, stock_levels
+from returnsync.storage.tables import audit_log, credit_notes, jobs, stock_levels
 
 if TYPE_CHECKING:
     from returnsync.storage.db import Database
@@ -1037,6 +1037,27 @@ def test_the_sweep_passes_over_versions_already_applied(world) -> None:  # type:
     platform.put(newer)
     assert sweep.sweep(ctx, "acme") == 1
     worker.drain()
+    assert sweep.sweep(ctx, "acme") == 0
+
+
+def test_the_sweep_checks_a_long_listing_page_by_page(world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Over many transactions (one per page of the listing), the sweep queues exactly the
+    versions we have not applied, wherever they fall, and nothing twice."""
+    ctx, platform, _gateway, _worker = world
+    monkeypatch.setattr(sweep, "PAGE", 7)
+    applied = {0, 6, 7, 13, 19}  # at both ends of pages of 7
+    for n in range(20):
+        raw = copy.deepcopy(RAW)
+        raw["returnId"] = f"R9{n:05d}"
+        raw["updatedAt"] = f"2026-10-06T10:{n:02d}:00+00:00"
+        platform.put(raw)
+        if n in applied:
+            sync.apply_snapshot(ctx, "acme", platform.get_return(raw["returnId"]), "webhook")
+    assert sweep.sweep(ctx, "acme") == 20 - len(applied)
+    with ctx.db.begin() as conn:
+        polled = conn.execute(select(jobs.c.payload).where(jobs.c.kind == "sync_return")).scalars()
+        queued = sorted(payload["return_ref"] for payload in polled)
+    assert queued == [f"R9{n:05d}" for n in range(20) if n not in applied]
     assert sweep.sweep(ctx, "acme") == 0
 
 

@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from returnsync.services.context import Context, serial_key
 from returnsync.storage import cursors, inbox, jobqueue, returns
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from sqlalchemy.engine import Connection
+
+    from returnsync.ports import ReturnSnapshot
+
 OVERLAP = timedelta(minutes=5)  # re-read a little history: clocks differ, commits land late
+PAGE = 200  # listed versions checked and queued per transaction
 CURSOR = "zigzag_poll"
 
 
@@ -31,34 +40,50 @@ def sweep(ctx: Context, tenant_id: str) -> int:
     since = datetime.fromisoformat(raw) - OVERLAP if raw else now - timedelta(days=30)
     newest = datetime.fromisoformat(raw) if raw else since
     queued = 0
-    for snap in ctx.platform(tenant_id).returns_updated_since(since):
-        newest = max(newest, snap.updated_at)
-        with ctx.db.begin() as conn:
-            synced = returns.synced_version(conn, tenant_id, snap.return_ref)
-            if synced is not None and synced >= snap.updated_at:
-                continue
-            message_id = inbox.store(
-                conn,
-                tenant=tenant_id,
-                source="zigzag_poll",
-                dedupe_key=f"{snap.return_ref}@{snap.updated_at.isoformat()}",
-                payload=json.dumps(snap.raw),
-                now=now,
-            )
-            if message_id is not None:
-                jobqueue.enqueue(
-                    conn,
-                    tenant=tenant_id,
-                    kind="sync_return",
-                    serial_key=serial_key(tenant_id, snap.return_ref),
-                    payload={
-                        "return_ref": snap.return_ref,
-                        "trigger": "poll",
-                        "inbox_id": message_id,
-                    },
-                    now=now,
-                )
-                queued += 1
+    for page in _pages(ctx.platform(tenant_id).returns_updated_since(since)):
+        newest = max(newest, *(snap.updated_at for snap in page))
+        with ctx.db.begin() as conn:  # one transaction per page, not per return
+            synced = returns.synced_versions(conn, tenant_id, (s.return_ref for s in page))
+            for snap in page:
+                have = synced.get(snap.return_ref)
+                if have is not None and have >= snap.updated_at:
+                    continue
+                queued += _queue_sync(conn, tenant_id, snap, now)
     with ctx.db.begin() as conn:
         cursors.put(conn, tenant_id, CURSOR, newest.isoformat(), now)
     return queued
+
+
+def _pages(snapshots: Iterable[ReturnSnapshot]) -> Iterator[list[ReturnSnapshot]]:
+    """The listing in runs of `PAGE` snapshots."""
+    page: list[ReturnSnapshot] = []
+    for snap in snapshots:
+        page.append(snap)
+        if len(page) == PAGE:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
+def _queue_sync(conn: Connection, tenant_id: str, snap: ReturnSnapshot, now: datetime) -> int:
+    """Store the listed version in the inbox and queue its sync; 0 if it was stored before."""
+    message_id = inbox.store(
+        conn,
+        tenant=tenant_id,
+        source="zigzag_poll",
+        dedupe_key=f"{snap.return_ref}@{snap.updated_at.isoformat()}",
+        payload=json.dumps(snap.raw),
+        now=now,
+    )
+    if message_id is None:
+        return 0
+    jobqueue.enqueue(
+        conn,
+        tenant=tenant_id,
+        kind="sync_return",
+        serial_key=serial_key(tenant_id, snap.return_ref),
+        payload={"return_ref": snap.return_ref, "trigger": "poll", "inbox_id": message_id},
+        now=now,
+    )
+    return 1

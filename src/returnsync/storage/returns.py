@@ -13,6 +13,7 @@ from returnsync.storage.sql import upsert
 from returnsync.storage.tables import return_lines, returns
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from datetime import datetime
 
     from sqlalchemy.engine import Connection
@@ -33,7 +34,6 @@ _RESOLVED = select(
 ).where(_ITS_LINES)
 _DELETE_LINES = delete(return_lines).where(_ITS_LINES)
 _UPDATE = update(returns).where(_ONE_RETURN)  # SET: the other parameters
-_SYNCED = select(returns.c.zigzag_updated_at).where(_ONE_RETURN)
 _LOCK = select(returns.c.state).where(_ONE_RETURN).with_for_update()
 
 
@@ -125,10 +125,16 @@ def get(conn: Connection, tenant: str, return_ref: str) -> Return | None:
     )
 
 
-def synced_version(conn: Connection, tenant: str, return_ref: str) -> datetime | None:
-    """ZigZag's `updatedAt` of the newest snapshot we applied for the return, or None."""
-    value: datetime | None = conn.execute(_SYNCED, {"t": tenant, "r": return_ref}).scalar()
-    return value
+def synced_versions(
+    conn: Connection, tenant: str, return_refs: Iterable[str]
+) -> dict[str, datetime]:
+    """Per return we hold, ZigZag's `updatedAt` of the newest snapshot we applied (one query)."""
+    rows = conn.execute(
+        select(returns.c.return_ref, returns.c.zigzag_updated_at).where(
+            returns.c.tenant == tenant, returns.c.return_ref.in_(set(return_refs))
+        )
+    )
+    return {ref: at for ref, at in rows if at is not None}
 
 
 def lock(conn: Connection, tenant: str, return_ref: str) -> None:
