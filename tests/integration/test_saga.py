@@ -1061,6 +1061,24 @@ def test_the_sweep_checks_a_long_listing_page_by_page(world, monkeypatch) -> Non
     assert sweep.sweep(ctx, "acme") == 0
 
 
+def test_the_sweep_leaves_a_listed_version_to_a_sync_not_yet_started(world, clock) -> None:  # type: ignore[no-untyped-def]
+    """A queued sync will fetch after the listing, so the sweep queues nothing more for its
+    return; once that sync has started (it may have fetched already), a newer version is
+    queued."""
+    ctx, platform, _gateway, _worker = world
+    platform.put(RAW)
+    _deliver(ctx, RAW, "e1")  # its sync is queued, not run
+    assert sweep.sweep(ctx, "acme") == 0
+    with ctx.db.begin() as conn:
+        started = jobqueue.claim(conn, worker="w", now=clock.now(), lease=timedelta(minutes=5))
+    assert started is not None
+    assert started.kind == "sync_return"
+    newer = copy.deepcopy(RAW)
+    newer["updatedAt"] = "2026-10-08T10:00:00+00:00"
+    platform.put(newer)
+    assert sweep.sweep(ctx, "acme") == 1
+
+
 def test_close_pack_opens_and_is_reproducible(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The pack's XLSX reads back, its PDF renders, and the same data gives the same hash."""
     ctx, platform, _gateway, worker = world

@@ -32,7 +32,10 @@ def sweep(ctx: Context, tenant_id: str) -> int:
     A version we have already applied (our snapshot of the return is as new or newer, from a
     webhook's sync or an earlier sweep) is passed over: nothing was missed there, and
     fetching it again would cost a ZigZag call and a job per return after every change we
-    cause ourselves (recording a refund updates the return).
+    cause ourselves (recording a refund updates the return). So is a version of a return
+    whose sync is queued and not yet started (a webhook's, or an earlier sweep's): its
+    fetch comes after this listing, so it reads this version or a newer one. In a backlog
+    that is most of the listing, which every sweep reads again for its 5-minute overlap.
     """
     now = ctx.clock.now()
     with ctx.db.begin() as conn:
@@ -42,12 +45,16 @@ def sweep(ctx: Context, tenant_id: str) -> int:
     queued = 0
     for page in _pages(ctx.platform(tenant_id).returns_updated_since(since)):
         newest = max(newest, *(snap.updated_at for snap in page))
+        keys = {snap.return_ref: serial_key(tenant_id, snap.return_ref) for snap in page}
         with ctx.db.begin() as conn:  # one transaction per page, not per return
-            synced = returns.synced_versions(conn, tenant_id, (s.return_ref for s in page))
+            synced = returns.synced_versions(conn, tenant_id, keys)
+            waiting = jobqueue.pending_keys(conn, kind="sync_return", serial_keys=keys.values())
             for snap in page:
                 have = synced.get(snap.return_ref)
                 if have is not None and have >= snap.updated_at:
                     continue
+                if keys[snap.return_ref] in waiting:
+                    continue  # a sync not yet started will fetch this version or a newer one
                 queued += _queue_sync(conn, tenant_id, snap, now)
     with ctx.db.begin() as conn:
         cursors.put(conn, tenant_id, CURSOR, newest.isoformat(), now)

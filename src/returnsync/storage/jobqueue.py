@@ -36,6 +36,7 @@ from returnsync.storage.sql import dialect_insert
 from returnsync.storage.tables import jobs, serial_locks
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from datetime import datetime, timedelta
 
     from sqlalchemy import Select
@@ -382,6 +383,20 @@ def pending_twins(
         _TWINS, {"key": job.serial_key, "kind": job.kind, "job_id": job.id, "limit": limit}
     )
     return [(int(i), dict(payload)) for i, payload in rows]
+
+
+def pending_keys(conn: Connection, *, kind: str, serial_keys: Iterable[str]) -> set[str]:
+    """The serial keys, of those given, that have a pending (not yet claimed) job of `kind`."""
+    rows = conn.execute(
+        select(jobs.c.serial_key)
+        .where(
+            jobs.c.serial_key.in_(set(serial_keys)),
+            jobs.c.kind == kind,
+            jobs.c.status == JobStatus.PENDING.value,
+        )
+        .distinct()
+    )
+    return {str(key) for (key,) in rows}
 
 
 def absorb(conn: Connection, job_ids: list[int], *, into: Job, now: datetime) -> list[int]:
