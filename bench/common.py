@@ -348,7 +348,7 @@ class Reader:
     def vacuum(self, table: str) -> None:
         """PostgreSQL: `VACUUM table` (outside a transaction, as VACUUM must be)."""
         with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f"VACUUM {table}"))
+            conn.execute(text(f'VACUUM "{table}"'))
 
     def close(self) -> None:
         """Close the connection or engine."""

@@ -47,7 +47,7 @@ def sweep(ctx: Context, tenant_id: str) -> int:
         newest = max(newest, *(snap.updated_at for snap in page))
         keys = {snap.return_ref: serial_key(tenant_id, snap.return_ref) for snap in page}
         with ctx.db.begin() as conn:  # one transaction per page, not per return
-            synced = returns.synced_versions(conn, tenant_id, keys)
+            synced = returns.synced_versions(conn, tenant_id, keys.keys())
             waiting = jobqueue.pending_keys(conn, kind="sync_return", serial_keys=keys.values())
             for snap in page:
                 have = synced.get(snap.return_ref)

@@ -102,7 +102,7 @@ def enqueue(
         run_after=run_after,
         max_attempts=max_attempts,
     )
-    stmt = insert_statement(conn, deduped=dedupe_key is not None)
+    stmt = _insert_statement(pg=conn.dialect.name == "postgresql", deduped=dedupe_key is not None)
     return conn.execute(stmt, row).first() is not None
 
 
@@ -133,14 +133,10 @@ def job_row(
     }
 
 
-def insert_statement(conn: Connection, *, deduped: bool) -> Any:
-    """INSERT INTO jobs ... RETURNING id, for parameters from `job_row`; `deduped`: unless a
-    pending job has the same dedupe key (rows without a key never conflict on that index)."""
-    return _insert_statement(pg=conn.dialect.name == "postgresql", deduped=deduped)
-
-
 @functools.cache
 def _insert_statement(*, pg: bool, deduped: bool) -> Any:
+    """INSERT INTO jobs ... RETURNING id, for parameters from `job_row`; `deduped`: unless a
+    pending job has the same dedupe key (rows without a key never conflict on that index)."""
     stmt = dialect_insert(jobs, pg=pg)
     if deduped:
         stmt = unless_pending_twin(stmt)

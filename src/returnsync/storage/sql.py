@@ -24,11 +24,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Row
 
 
-def insert_for(conn: Connection, table: Table) -> Any:
-    """An INSERT that supports ON CONFLICT on this connection's dialect."""
-    return dialect_insert(table, pg=conn.dialect.name == "postgresql")
-
-
 def dialect_insert(table: Table, *, pg: bool) -> Any:
     """PostgreSQL's or SQLite's INSERT (both support ON CONFLICT), for statements built once."""
     return postgresql.insert(table) if pg else sqlite.insert(table)
@@ -90,10 +85,10 @@ def insert_many(
     if not rows:
         return []
     columns = tuple(rows[0])
-    if conn.dialect.name != "postgresql":
-        stmt = _values_insert(table, columns, returning, on_conflict)
+    pg = conn.dialect.name == "postgresql"
+    stmt = _many_statement(table, columns, returning, on_conflict, pg=pg)
+    if not pg:
         return list(conn.execute(stmt, list(rows)).all())
-    stmt = _json_insert(table, columns, returning, on_conflict)
     stamps = [name for name in columns if isinstance(table.c[name].type, UtcDateTime)]
     if stamps:
         rows = [{**row, **{name: _utc_text(row[name]) for name in stamps}} for row in rows]
@@ -110,26 +105,28 @@ def _utc_text(value: datetime | None) -> str | None:
 
 
 @functools.cache
-def _values_insert(
+def _many_statement(
     table: Table,
     columns: tuple[str, ...],
     returning: tuple[str, ...],
     on_conflict: Callable[[Any], Any] | None,
+    *,
+    pg: bool,
 ) -> Any:
-    del columns  # the parameter sets name them
-    stmt = sqlite.insert(table)
+    """SQLite: an INSERT for a list of parameter sets. PostgreSQL: INSERT ... SELECT from
+    the `rows` JSON array (`_json_rows`)."""
+    stmt: Any = (
+        postgresql.insert(table).from_select(list(columns), _json_rows(table, columns))
+        if pg
+        else sqlite.insert(table)
+    )
     if on_conflict is not None:
         stmt = on_conflict(stmt)
     return stmt.returning(*(table.c[name] for name in returning))
 
 
-@functools.cache
-def _json_insert(
-    table: Table,
-    columns: tuple[str, ...],
-    returning: tuple[str, ...],
-    on_conflict: Callable[[Any], Any] | None,
-) -> Any:
+def _json_rows(table: Table, columns: tuple[str, ...]) -> Any:
+    """The `columns` of each element of the `rows` JSON array, typed as `table`'s, in order."""
     elements = (
         func.json_array_elements(cast(bindparam("rows", type_=Text()), postgresql.JSON))
         .table_valued("value", with_ordinality="ordinality")
@@ -143,8 +140,4 @@ def _json_insert(
             values.append(row[name])  # `value -> 'name'`: the JSON itself
         else:
             values.append(cast(row[name].astext, column_type))
-    query = select(*values).order_by(elements.c.ordinality)
-    stmt = postgresql.insert(table).from_select(list(columns), query)
-    if on_conflict is not None:
-        stmt = on_conflict(stmt)
-    return stmt.returning(*(table.c[name] for name in returning))
+    return select(*values).order_by(elements.c.ordinality)

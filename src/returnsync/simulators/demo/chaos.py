@@ -61,7 +61,12 @@ from returnsync.domain.model import associated_ref
 from returnsync.domain.states import TERMINAL, ReturnState
 from returnsync.engine.scheduler import Scheduler
 from returnsync.simulators.demo.dataset import generate
-from returnsync.simulators.demo.processes import ServiceProcess, service_env, worker_argv
+from returnsync.simulators.demo.processes import (
+    ServiceProcess,
+    service_env,
+    webonly_argv,
+    worker_argv,
+)
 from returnsync.simulators.demo.tenantsfile import tenants_toml
 from returnsync.simulators.demo.world import (
     make_tenant,
@@ -299,13 +304,7 @@ def _start(  # builds the run; starts no process
     ctx = build(settings)  # migrates once, before any process starts
     env = service_env(settings)
     logdir = workdir / "logs"
-    python = sys.executable
-    web = ServiceProcess(
-        "web",
-        lambda _name: [python, "-m", "returnsync.simulators.demo.webonly", "--port", str(port)],
-        env,
-        logdir,
-    )
+    web = ServiceProcess("web", webonly_argv(port), env, logdir)
     workers = [
         ServiceProcess(f"w{n + 1}", worker_argv(options.worker_threads), env, logdir)
         for n in range(options.workers)
