@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     # soon as the queue is empty).
     ingest_batch_max: int = Field(default=256, ge=1, le=10_000)
     ingest_batch_wait_ms: float = Field(default=2.0, ge=0.0, le=1_000.0)
+    # A ZigZag event for a return past ZigZag's part (staged, credited, refunded, closed,
+    # held) changes nothing in its flow: its sync waits this long, so live returns go first
+    # and a burst of such events (ZigZag echoing our own updates) is fetched once.
+    settled_sync_delay_seconds: float = Field(default=30.0, ge=0.0, le=3_600.0)
 
 
 def load_tenants(path: Path) -> dict[str, Tenant]:

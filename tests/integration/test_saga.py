@@ -261,6 +261,39 @@ def test_a_burst_of_events_for_one_return_is_one_zigzag_fetch(world) -> None:  #
     assert sum(1 for j in syncs if (j["last_error"] or "").startswith("coalesced")) == 2
 
 
+def test_events_after_zigzag_s_part_wait_and_fold_into_one_fetch(world, clock) -> None:  # type: ignore[no-untyped-def]
+    """Once a return is staged, ZigZag's events change nothing in its flow: their sync waits
+    `settled_sync_delay_seconds` (live returns first) and a burst is one fetch; an event for a
+    return ZigZag still drives is synced at once."""
+    ctx, platform, _gateway, worker = world
+    platform.put(RAW)
+    assert _deliver(ctx, RAW, "s0") == 200
+    worker.drain()
+    assert _state(ctx) == "staged"
+    fetched: list[str] = []
+    real_get = platform.get_return
+
+    def counting_get(return_ref: str) -> ReturnSnapshot:
+        fetched.append(return_ref)
+        return real_get(return_ref)
+
+    platform.get_return = counting_get
+    assert _deliver(ctx, RAW, "s1", "ReturnUpdated") == 200
+    other = copy.deepcopy(RAW)
+    other["returnId"] = "R000777"
+    platform.put(other)
+    assert _deliver(ctx, other, "o1", "ReturnCreated") == 200
+    clock.advance(seconds=10)
+    assert _deliver(ctx, RAW, "s2", "ReturnUpdated") == 200
+    worker.drain()
+    assert fetched == ["R000777"]  # the staged return's syncs are not due yet
+    clock.advance(seconds=ctx.settings.settled_sync_delay_seconds - 10)
+    worker.drain()
+    assert fetched == ["R000777", "R000123"]  # both waiting events: one fetch
+    with ctx.db.begin() as conn:
+        assert inbox.counts(conn, "acme") == {"processed": 4}
+
+
 def test_lost_refund_response_is_adopted_not_paid_twice(world) -> None:  # type: ignore[no-untyped-def]
     """The gateway applied the refund but we never saw the answer: the retry adopts it."""
     ctx, platform, gateway, worker = world

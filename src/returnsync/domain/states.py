@@ -45,6 +45,10 @@ ALLOWED: dict[ReturnState, frozenset[ReturnState]] = {
 
 TERMINAL = frozenset({_S.CLOSED, _S.NOTHING_TO_CREDIT, _S.CANCELLED})
 
+# The states a ZigZag snapshot can still move or change (cancelled, inspected, new lines).
+# Past them the return is Khaos's and the gateway's: a ZigZag event is news to record.
+ZIGZAG_DRIVEN = frozenset({_S.OPEN, _S.READY})
+
 # How far along each state is, so a stale event never moves a return backwards.
 RANK: dict[ReturnState, int] = {
     _S.OPEN: 0,

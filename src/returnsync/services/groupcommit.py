@@ -154,7 +154,7 @@ class GroupCommitter:
         try:
             conn = self._connection()
             with conn.begin():
-                receipts = intake.store_zigzag_many(conn, events)
+                receipts = intake.store_zigzag_many(self.ctx, conn, events)
         except Exception:
             log.warning(
                 "group commit of %d events failed; storing one by one", len(events), exc_info=True

@@ -11,12 +11,13 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from returnsync.adapters.zigzag import mapping as zz_mapping
 from returnsync.adapters.zigzag import webhooks as zz_webhooks
 from returnsync.services.context import serial_key
-from returnsync.storage import audit, exceptions, inbox, jobbatch, jobqueue, tables
+from returnsync.storage import audit, exceptions, inbox, jobbatch, jobqueue, returns, tables
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -139,7 +140,7 @@ DUPLICATE = Receipt(200, "duplicate delivery, already stored")
 def store_zigzag_event(ctx: Context, event: ZigZagEvent) -> Receipt:
     """Store one event in its own transaction: inbox row, audit entry, `sync_return` job."""
     with ctx.db.begin() as conn:
-        (receipt,) = store_zigzag_many(conn, [event])
+        (receipt,) = store_zigzag_many(ctx, conn, [event])
     return receipt
 
 
@@ -153,12 +154,19 @@ def accept_zigzag_many(ctx: Context, events: Sequence[ZigZagEvent]) -> list[Rece
     if not events:
         return []
     with ctx.db.begin() as conn:
-        return store_zigzag_many(conn, events)
+        return store_zigzag_many(ctx, conn, events)
 
 
-def store_zigzag_many(conn: Connection, events: Sequence[ZigZagEvent]) -> list[Receipt]:
+def store_zigzag_many(
+    ctx: Context, conn: Connection, events: Sequence[ZigZagEvent]
+) -> list[Receipt]:
     """`accept_zigzag_many` inside the caller's transaction (which must commit before any
-    receipt is answered)."""
+    receipt is answered).
+
+    The sync of a return already past ZigZag's part (`returns.past_zigzag`) is queued to run
+    `settled_sync_delay_seconds` later: it only records what ZigZag says, so live returns go
+    first, and the events of a burst (ZigZag echoing our own updates) fold into one fetch.
+    """
     ids = inbox.store_many(
         conn,
         [
@@ -175,7 +183,15 @@ def store_zigzag_many(conn: Connection, events: Sequence[ZigZagEvent]) -> list[R
     stored = [(e, i) for e, i in zip(events, ids, strict=True) if i is not None]
     if stored:
         audit.record_many(conn, [_audit_entry(e) for e, _ in stored])
-        jobbatch.enqueue_many(conn, [_sync_job(e, i) for e, i in stored])
+        settled = _past_zigzag(conn, [e for e, _ in stored])
+        delay = timedelta(seconds=ctx.settings.settled_sync_delay_seconds)
+        jobbatch.enqueue_many(
+            conn,
+            [
+                _sync_job(e, i, wait=delay if (e.tenant, e.envelope.returnId) in settled else None)
+                for e, i in stored
+            ],
+        )
     return [DUPLICATE if i is None else Receipt(200, "stored", i) for i in ids]
 
 
@@ -191,7 +207,19 @@ def _audit_entry(event: ZigZagEvent) -> audit.Entry:
     )
 
 
-def _sync_job(event: ZigZagEvent, message_id: int) -> jobbatch.NewJob:
+def _past_zigzag(conn: Connection, events: Sequence[ZigZagEvent]) -> set[tuple[str, str]]:
+    """(tenant, return_ref) of the events' returns past ZigZag's part: one query a tenant."""
+    refs: dict[str, set[str]] = {}
+    for event in events:
+        refs.setdefault(event.tenant, set()).add(event.envelope.returnId)
+    return {
+        (tenant, ref)
+        for tenant, its_refs in refs.items()
+        for ref in returns.past_zigzag(conn, tenant, its_refs)
+    }
+
+
+def _sync_job(event: ZigZagEvent, message_id: int, *, wait: timedelta | None) -> jobbatch.NewJob:
     return jobbatch.NewJob(
         tenant=event.tenant,
         kind="sync_return",
@@ -202,6 +230,7 @@ def _sync_job(event: ZigZagEvent, message_id: int) -> jobbatch.NewJob:
             "inbox_id": message_id,
         },
         now=event.received_at,
+        run_after=None if wait is None else event.received_at + wait,
     )
 
 

@@ -75,7 +75,7 @@ def _replay_webhook(ctx: Context, message: inbox.InboxMessage) -> Replayed:
         if isinstance(parsed, intake.Quarantine):
             inbox.mark(conn, message.id, status="quarantined", now=now, error=parsed.reason)
             return Replayed(message.id, "still_quarantined", parsed.reason)
-        (receipt,) = intake.store_zigzag_many(conn, [parsed])
+        (receipt,) = intake.store_zigzag_many(ctx, conn, [parsed])
         if receipt.inbox_id is None:
             detail = f"event {parsed.envelope.eventId} was already stored"
             inbox.mark(conn, message.id, status="processed", now=now, error=detail)

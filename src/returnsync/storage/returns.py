@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 
 from returnsync.domain.model import Disposition, Return, ReturnLine
 from returnsync.domain.money import Money
-from returnsync.domain.states import ReturnState
+from returnsync.domain.states import ZIGZAG_DRIVEN, ReturnState
 from returnsync.storage.sql import upsert
 from returnsync.storage.tables import return_lines, returns
 
@@ -35,6 +35,11 @@ _RESOLVED = select(
 _DELETE_LINES = delete(return_lines).where(_ITS_LINES)
 _UPDATE = update(returns).where(_ONE_RETURN)  # SET: the other parameters
 _LOCK = select(returns.c.state).where(_ONE_RETURN).with_for_update()
+_PAST_ZIGZAG = select(returns.c.return_ref).where(
+    returns.c.tenant == bindparam("t"),
+    returns.c.return_ref.in_(bindparam("refs", expanding=True)),
+    returns.c.state.not_in([state.value for state in ZIGZAG_DRIVEN]),
+)
 
 
 def save(
@@ -135,6 +140,14 @@ def synced_versions(
         )
     )
     return {ref: at for ref, at in rows if at is not None}
+
+
+def past_zigzag(conn: Connection, tenant: str, return_refs: Iterable[str]) -> set[str]:
+    """Those of `return_refs` we hold in a state no ZigZag snapshot can move (one query)."""
+    refs = sorted(set(return_refs))
+    if not refs:
+        return set()
+    return set(conn.execute(_PAST_ZIGZAG, {"t": tenant, "refs": refs}).scalars())
 
 
 def lock(conn: Connection, tenant: str, return_ref: str) -> None:
