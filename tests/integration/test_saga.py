@@ -657,6 +657,7 @@ def test_monitor_opens_refreshes_and_closes_findings(world) -> None:  # type: ig
     again = monitor.run(ctx, "acme")
     assert again.opened == 0
     _deliver(ctx, other, "e9")
+    ctx.clock.advance(seconds=ctx.settings.settled_sync_delay_seconds)  # it is staged: waits
     worker.drain()
     closed = monitor.run(ctx, "acme")
     assert closed.closed >= 1

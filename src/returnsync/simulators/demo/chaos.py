@@ -164,6 +164,7 @@ class ChaosOptions:
     zigzag_day_every: float = 30.0  # advance ZigZag's clock a day this often (0: never)
     kcc_minute_seconds: float = 0.02
     poll_interval_seconds: float = 3.0
+    settled_sync_delay_seconds: float = 2.0  # 30 s deployed; scaled like the poll interval
     lease_seconds: float = 10.0
     settle_timeout: float = 900.0
     workdir: Path | None = None
@@ -300,6 +301,7 @@ def _start(  # builds the run; starts no process
         worker_threads=options.worker_threads,
         job_lease_seconds=options.lease_seconds,
         poll_interval_seconds=options.poll_interval_seconds,
+        settled_sync_delay_seconds=options.settled_sync_delay_seconds,
     )
     ctx = build(settings)  # migrates once, before any process starts
     env = service_env(settings)

@@ -35,6 +35,7 @@ def service_env(settings: Settings) -> dict[str, str]:
         "RETURNSYNC_WORKER_THREADS": str(settings.worker_threads),
         "RETURNSYNC_JOB_LEASE_SECONDS": str(settings.job_lease_seconds),
         "RETURNSYNC_POLL_INTERVAL_SECONDS": str(settings.poll_interval_seconds),
+        "RETURNSYNC_SETTLED_SYNC_DELAY_SECONDS": str(settings.settled_sync_delay_seconds),
     }
     env.update({k: str(v) for k, v in values.items() if v is not None})
     env["PYTHONUNBUFFERED"] = "1"

@@ -72,6 +72,8 @@ class WorldOptions:
     returns_per_tenant: int = 70
     kcc_minute_seconds: float = 0.02  # a KCC "minute" (pull Frequency unit) in real seconds
     poll_interval_seconds: float = 5.0
+    # the wait of a sync of a return past ZigZag's part (30 s deployed), scaled like the poll
+    settled_sync_delay_seconds: float = 2.0
     worker_threads: int = 4
     worker_processes: int = 0  # > 0: `returnsync worker` processes (1 thread each) instead
     # our web app and polling sweep in their own process (`demo.webonly`), as deployed,
@@ -267,6 +269,7 @@ def start_world(options: WorldOptions, *, log: Callable[[str], None] = lambda _m
         gateway_base_url=gateway.url,
         worker_threads=options.worker_threads,
         poll_interval_seconds=options.poll_interval_seconds,
+        settled_sync_delay_seconds=options.settled_sync_delay_seconds,
         job_lease_seconds=30.0,
     )
     tenants = {d.tenant: make_tenant(d) for d in data}
