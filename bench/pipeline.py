@@ -201,6 +201,8 @@ def measure(cfg: dict[str, Any]) -> dict[str, Any]:
         "returns": expected,
         "settled": watch["settled"],
         "complete": watch["t_settled"] is not None,
+        # queued or running when the last return settled: work that trails the returns
+        "jobs_waiting_at_settled": watch["jobs_waiting_at_settled"],
         "setup_seconds": t_world - t_start,
         "seconds": t_done - t0,
         "drain_seconds": t_end - t0,
@@ -249,6 +251,7 @@ def _options(cfg: dict[str, Any]) -> WorldOptions:
         web_process=not cfg["threads"],
         workdir=Path(cfg["workdir"]),
         poll_interval_seconds=cfg["poll_seconds"],
+        settled_sync_delay_seconds=cfg["settled_sync_seconds"],
         zigzag_faults=latency,
         khaos_faults=latency,
         gateway_faults=latency,
@@ -265,6 +268,7 @@ def _watch(reader: common.Reader, expected: int, *, pg: bool, until: float) -> d
     samples: list[tuple[float, int]] = []
     dead_max: dict[str, int] = {}
     t_settled: float | None = None
+    busy_at_settled: int | None = None
     next_pg = 0.0
     settled = 0
     autovacuum_off = pg and reader.scalar("SHOW autovacuum") == "off"
@@ -276,7 +280,7 @@ def _watch(reader: common.Reader, expected: int, *, pg: bool, until: float) -> d
         busy = reader.scalar("SELECT COUNT(*) FROM jobs WHERE status IN ('pending', 'running')")
         samples.append((now, settled))
         if settled >= expected and t_settled is None:
-            t_settled = now
+            t_settled, busy_at_settled = now, int(busy or 0)
         if pg and now >= next_pg:
             for name, stats in _pg_stats(reader).items():
                 dead_max[name] = max(dead_max.get(name, 0), stats["n_dead_tup"])
@@ -290,6 +294,7 @@ def _watch(reader: common.Reader, expected: int, *, pg: bool, until: float) -> d
         "samples": samples,
         "settled": settled,
         "t_settled": t_settled,
+        "jobs_waiting_at_settled": busy_at_settled,
         "dead_max": dead_max,
         "vacuums": standin.runs if standin is not None else None,
     }
@@ -454,6 +459,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency", default="5:20", help="simulator latency_ms min:max")
     parser.add_argument("--poll-seconds", type=float, default=5.0, help="ZigZag sweep interval")
     parser.add_argument(
+        "--settled-sync-seconds",
+        type=float,
+        default=2.0,
+        help="wait of a sync of a return past ZigZag's part (30 s deployed; 0: none)",
+    )
+    parser.add_argument(
         "--max-seconds", type=float, default=900.0, help="per configuration; then partial"
     )
     parser.add_argument("--seed", type=int, default=7)
@@ -490,6 +501,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "tenants": args.tenants,
                 "latency": args.latency,
                 "poll_seconds": args.poll_seconds,
+                "settled_sync_seconds": args.settled_sync_seconds,
                 "max_seconds": args.max_seconds,
                 "seed": args.seed,
                 "log_path": str(out / f"pipeline-{label}.log"),
