@@ -235,10 +235,8 @@ def test_one_return_end_to_end_and_every_webhook_twice(world) -> None:  # type: 
     assert len(gateway.refunds) == 1
 
 
-def test_a_burst_of_events_for_one_return_is_one_zigzag_fetch(world) -> None:  # type: ignore[no-untyped-def]
-    """Four events queued before the worker runs: one GET covers them; every message processed."""
-    ctx, platform, _gateway, worker = world
-    platform.put(RAW)
+def _count_fetches(platform: FakePlatform) -> list[str]:
+    """The return_refs `platform.get_return` is asked for from now on, in order."""
     fetched: list[str] = []
     real_get = platform.get_return
 
@@ -247,6 +245,14 @@ def test_a_burst_of_events_for_one_return_is_one_zigzag_fetch(world) -> None:  #
         return real_get(return_ref)
 
     platform.get_return = counting_get
+    return fetched
+
+
+def test_a_burst_of_events_for_one_return_is_one_zigzag_fetch(world) -> None:  # type: ignore[no-untyped-def]
+    """Four events queued before the worker runs: one GET covers them; every message processed."""
+    ctx, platform, _gateway, worker = world
+    platform.put(RAW)
+    fetched = _count_fetches(platform)
     for n, event in enumerate(["ReturnCreated", "ReturnReceived", "ReturnItemsInspected"]):
         assert _deliver(ctx, RAW, f"b{n}", event) == 200
     assert _deliver(ctx, RAW, "b0", "ReturnCreated") == 200  # a duplicate: stored once
@@ -270,14 +276,7 @@ def test_events_after_zigzag_s_part_wait_and_fold_into_one_fetch(world, clock) -
     assert _deliver(ctx, RAW, "s0") == 200
     worker.drain()
     assert _state(ctx) == "staged"
-    fetched: list[str] = []
-    real_get = platform.get_return
-
-    def counting_get(return_ref: str) -> ReturnSnapshot:
-        fetched.append(return_ref)
-        return real_get(return_ref)
-
-    platform.get_return = counting_get
+    fetched = _count_fetches(platform)
     assert _deliver(ctx, RAW, "s1", "ReturnUpdated") == 200
     other = copy.deepcopy(RAW)
     other["returnId"] = "R000777"
