@@ -183,8 +183,8 @@ def store_zigzag_many(
     stored = [(e, i) for e, i in zip(events, ids, strict=True) if i is not None]
     if stored:
         audit.record_many(conn, [_audit_entry(e) for e, _ in stored])
-        settled = _past_zigzag(conn, [e for e, _ in stored])
         delay = timedelta(seconds=ctx.settings.settled_sync_delay_seconds)
+        settled = _past_zigzag(conn, [e for e, _ in stored]) if delay else set()
         jobbatch.enqueue_many(
             conn,
             [
