@@ -241,6 +241,19 @@ class TestRefundGatewayContract:
                 ref, amount=Money.of("5.00", GBP), idempotency_key="k2", metadata=META
             )
 
+    def test_a_refused_key_stays_refused(self, side):
+        """A refusal is the key's answer from then on (Stripe keeps the response of a request
+        that began executing): the same key with an amount that would fit is refused too, and
+        nothing is refunded under it. A new attempt needs a new key."""
+        ref = side.add_payment("ORD-10001", Money.of("10.00", GBP))
+        side.gateway.refund(ref, amount=Money.of("6.00", GBP), idempotency_key="k1", metadata=META)
+        for amount in ("5.00", "5.00", "4.00"):
+            with pytest.raises(RejectedByRemoteError):
+                side.gateway.refund(
+                    ref, amount=Money.of(amount, GBP), idempotency_key="k2", metadata=META
+                )
+        assert len(side.gateway.refunds_for(ref)) == 1
+
     def test_unknown_payment_is_not_found(self, side):
         """Refunding or listing a payment the gateway does not know is NotFoundError."""
         with pytest.raises(NotFoundError):

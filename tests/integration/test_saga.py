@@ -47,6 +47,7 @@ from returnsync.services import (
     operations,
     queries,
     redelivery,
+    refunds,
     saga,
     sweep,
     sync,
@@ -306,6 +307,48 @@ def test_lost_refund_response_is_adopted_not_paid_twice(world) -> None:  # type:
     worker.drain()
     assert _state(ctx) == "closed"
     assert len(gateway.refunds) == 1
+
+
+def test_a_refund_refused_because_another_landed_meanwhile_is_computed_again(  # type: ignore[no-untyped-def]
+    world, clock
+) -> None:
+    """Two returns of one order refunded at once: the other return's refund lands between
+    our read of the payment and our request, and the gateway refuses ours (more than is
+    left). The attempt is retried, recomputed under the next key, and capped at what is
+    left (1p of rounding); the refused key is never sent again."""
+    ctx, platform, gateway, worker = world
+    platform.put(RAW)
+    _deliver(ctx, RAW, "e1")
+    worker.drain()
+    real_refund = gateway.refund
+    sent: list[tuple[str, Decimal]] = []
+
+    def racing_refund(payment_ref, *, amount, idempotency_key, metadata):  # type: ignore[no-untyped-def]
+        if not sent:  # another worker refunds another return of the order first
+            real_refund(
+                payment_ref,
+                amount=Money.of("0.01", "GBP"),
+                idempotency_key="refund:acme:R000999:CN00099",
+                metadata={"return_ref": "R000999", "credit_note": "CN00099", "tenant": "acme"},
+            )
+        sent.append((idempotency_key, amount.amount))
+        return real_refund(
+            payment_ref, amount=amount, idempotency_key=idempotency_key, metadata=metadata
+        )
+
+    gateway.refund = racing_refund
+    _credit_note(ctx)
+    worker.drain()
+    assert _state(ctx) == "credited"  # refused, waiting for its retry
+    clock.advance(hours=1)
+    worker.drain()
+    assert _state(ctx) == "closed"
+    key = refunds.refund_key("acme", "R000123", "CN00042")
+    assert sent == [(key, Decimal("74.97")), (f"{key}:2", Decimal("74.96"))]
+    ours = [r for r in gateway.refunds if r.metadata.get("return_ref") == "R000123"]
+    assert [r.amount.amount for r in ours] == [Decimal("74.96")]
+    with ctx.db.begin() as conn:
+        assert jobqueue.listing(conn, status="dead") == []
 
 
 def test_goodwill_refund_is_adopted_and_only_the_rest_paid(world) -> None:  # type: ignore[no-untyped-def]

@@ -10,6 +10,13 @@ Order of checks, each against the gateway's own state (the ground truth):
    tolerance is capped and recorded, a larger one is an `amount_mismatch` for finance;
 4. pay the rest with an idempotency key derived from (tenant, return, credit note), so a
    retry after an unknown outcome replays the same refund instead of paying again.
+
+A refusal (4xx) is definite: nothing was refunded under that key, and the gateway answers
+the key with the same refusal from then on. The key is marked `rejected` in the ledger and
+the next attempt, after reading everything again, takes the next key (`...:2`, `...:3`).
+When the refusal came because another refund landed on the payment between our read and
+our request (two returns of one order refunded at once), the attempt is retried as a
+transient failure; otherwise it stays a refusal (a dead job, an exception for a person).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from returnsync.domain.money import Money
+from returnsync.errors import RejectedByRemoteError, TransientConnectorError
 from returnsync.storage import audit, exceptions, khaos, ledger, returns
 
 if TYPE_CHECKING:
@@ -43,9 +51,9 @@ def refund(ctx: Context, tenant_id: str, return_ref: str) -> GatewayRefund | Non
         if row is None or not row["credit_note"]:
             raise ValueError(f"return {return_ref} has no credit note: refusing to refund")
         notes = khaos.credit_notes_for(conn, tenant_id, row["associated_ref"])
-    note = next(n for n in notes if n["code"] == row["credit_note"])
+        note = next(n for n in notes if n["code"] == row["credit_note"])
+        key = _attempt_key(conn, tenant_id, refund_key(tenant_id, return_ref, note["code"]))
     credit = Money(Decimal(note["gross"]), note["currency"])
-    key = refund_key(tenant_id, return_ref, note["code"])
     gateway = ctx.gateway(tenant_id)
     payment = gateway.find_payment(row["order_ref"])
     if payment is None:
@@ -119,14 +127,58 @@ def refund(ctx: Context, tenant_id: str, return_ref: str) -> GatewayRefund | Non
         )
     if ctx.settings.shadow_mode:
         return None
-    paid = gateway.refund(
-        payment.payment_ref,
-        amount=capped,
-        idempotency_key=key,
-        metadata={"return_ref": return_ref, "credit_note": note["code"], "tenant": tenant_id},
-    )
+    try:
+        paid = gateway.refund(
+            payment.payment_ref,
+            amount=capped,
+            idempotency_key=key,
+            metadata={"return_ref": return_ref, "credit_note": note["code"], "tenant": tenant_id},
+        )
+    except RejectedByRemoteError as refused:
+        _refused(ctx, tenant_id, key=key, payment=payment, counted=existing, refused=refused)
+        raise
     _done(ctx, tenant_id, return_ref, key=key, paid=paid, how="paid")
     return paid
+
+
+MAX_ATTEMPT_KEYS = 20
+
+
+def _attempt_key(conn: Connection, tenant_id: str, base: str) -> str:
+    """`base`, or the first of `base:2`, `base:3` ... the gateway has not refused."""
+    key = base
+    for n in range(2, MAX_ATTEMPT_KEYS + 1):
+        effect = ledger.get(conn, tenant_id, key)
+        if effect is None or effect.status != "rejected":
+            return key
+        key = f"{base}:{n}"
+    raise ValueError(f"the gateway refused {MAX_ATTEMPT_KEYS - 1} refunds for {base}: stopping")
+
+
+def _live_total(refunds: list[GatewayRefund]) -> Decimal:
+    return sum((r.amount.amount for r in refunds if r.status in LIVE), Decimal(0))
+
+
+def _refused(
+    ctx: Context,
+    tenant_id: str,
+    *,
+    key: str,
+    payment: Payment,
+    counted: list[GatewayRefund],
+    refused: RejectedByRemoteError,
+) -> None:
+    """Record a definite refusal of `key`; raise a transient error when the payment took
+    another refund since `counted` was read (the next attempt computes again)."""
+    with ctx.db.begin() as conn:
+        ledger.reject(conn, tenant=tenant_id, key=key, reason=str(refused), now=ctx.clock.now())
+    now_refunded = _live_total(ctx.gateway(tenant_id).refunds_for(payment.payment_ref))
+    if now_refunded != _live_total(counted):
+        raise TransientConnectorError(
+            f"payment {payment.payment_ref} took another refund while this one was computed "
+            f"(refunded {_live_total(counted)} then {now_refunded}); computing again",
+            system="gateway",
+        ) from refused
 
 
 def _adopt_goodwill(
@@ -170,8 +222,7 @@ def _cap_at_payment(
     existing: list[GatewayRefund],
 ) -> Money | None:
     """`to_pay`, capped at what is left on the payment when the excess is only rounding."""
-    refunded = sum((r.amount.amount for r in existing if r.status in LIVE), Decimal(0))
-    remaining = payment.amount.amount - refunded
+    remaining = payment.amount.amount - _live_total(existing)
     if to_pay.amount <= remaining:
         return to_pay
     now = ctx.clock.now()

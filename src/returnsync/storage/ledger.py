@@ -2,7 +2,8 @@
 
 An effect is `started` before the remote call and `done` after it. A `started` row
 found later means the outcome is unknown (the process died, or the response was lost):
-the caller must read the remote state and adopt what is there before trying again.
+the caller must read the remote state and adopt what is there before trying again. A
+`rejected` row is an effect the remote system refused: nothing happened under its key.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class Effect:
 
     key: str
     kind: str
-    status: str  # started | done
+    status: str  # started | done | rejected
     remote_ref: str | None
     detail: dict[str, Any]
 
@@ -89,4 +90,14 @@ def finish(
         update(effects)
         .where(effects.c.tenant == tenant, effects.c.effect_key == key)
         .values(status="done", remote_ref=remote_ref, detail=detail, updated_at=now)
+    )
+
+
+def reject(conn: Connection, *, tenant: str, key: str, reason: str, now: datetime) -> None:
+    """Record that the remote system refused the effect: nothing happened under this key, and
+    nothing ever will (the refusal is what the key replays)."""
+    conn.execute(
+        update(effects)
+        .where(effects.c.tenant == tenant, effects.c.effect_key == key)
+        .values(status="rejected", detail={"reason": reason[:500]}, updated_at=now)
     )

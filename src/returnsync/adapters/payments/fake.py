@@ -2,7 +2,9 @@
 
 It keeps the promises StripeGateway keeps (the same contract suite runs on both): one refund
 per idempotency key, the key replayed with other parameters is refused, refunds never exceed
-the payment, unknown payments are NotFoundError. `fail_next` makes the next calls raise.
+the payment (a refusal is kept under its key and answered again, as Stripe keeps the
+response of a request that began executing), unknown payments are NotFoundError.
+`fail_next` makes the next calls raise.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ class FakeGateway:
     payments: dict[str, Payment] = field(default_factory=dict)
     refunds: list[GatewayRefund] = field(default_factory=list)
     fail_next: list[ConnectorError] = field(default_factory=list)
-    _by_key: dict[str, tuple[_Request, GatewayRefund]] = field(
+    _by_key: dict[str, tuple[_Request, GatewayRefund | RejectedByRemoteError]] = field(
         default_factory=dict, init=False, repr=False
     )
 
@@ -70,15 +72,22 @@ class FakeGateway:
         self._maybe_fail()
         request = _Request(payment_ref, amount, tuple(sorted(metadata.items())))
         if idempotency_key in self._by_key:
-            first, refund = self._by_key[idempotency_key]
+            first, answer = self._by_key[idempotency_key]
             if first != request:
                 raise RejectedByRemoteError(
                     f"idempotency key {idempotency_key!r} was used with other parameters",
                     system=SYSTEM,
                     status=400,
                 )
-            return refund
-        self._check_refundable(payment_ref, amount)
+            if isinstance(answer, RejectedByRemoteError):
+                raise answer
+            return answer
+        try:
+            self._check_refundable(payment_ref, amount)
+        except RejectedByRemoteError as refused:
+            if refused.status == 400:  # refused while executing: Stripe keeps the answer
+                self._by_key[idempotency_key] = (request, refused)
+            raise
         refund = self._record(payment_ref, amount, metadata)
         self._by_key[idempotency_key] = (request, refund)
         return refund
