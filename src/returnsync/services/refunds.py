@@ -135,7 +135,15 @@ def refund(ctx: Context, tenant_id: str, return_ref: str) -> GatewayRefund | Non
             metadata={"return_ref": return_ref, "credit_note": note["code"], "tenant": tenant_id},
         )
     except RejectedByRemoteError as refused:
-        _refused(ctx, tenant_id, key=key, payment=payment, counted=existing, refused=refused)
+        _refused(
+            ctx,
+            tenant_id,
+            key=key,
+            amount=capped,
+            payment=payment,
+            counted=existing,
+            refused=refused,
+        )
         raise
     _done(ctx, tenant_id, return_ref, key=key, paid=paid, how="paid")
     return paid
@@ -164,6 +172,7 @@ def _refused(
     tenant_id: str,
     *,
     key: str,
+    amount: Money,
     payment: Payment,
     counted: list[GatewayRefund],
     refused: RejectedByRemoteError,
@@ -171,7 +180,18 @@ def _refused(
     """Record a definite refusal of `key`; raise a transient error when the payment took
     another refund since `counted` was read (the next attempt computes again)."""
     with ctx.db.begin() as conn:
-        ledger.reject(conn, tenant=tenant_id, key=key, reason=str(refused), now=ctx.clock.now())
+        ledger.reject(
+            conn,
+            tenant=tenant_id,
+            key=key,
+            # what `ledger.start` recorded for the attempt, and why it was refused
+            detail={
+                "amount": str(amount.amount),
+                "payment_ref": payment.payment_ref,
+                "reason": str(refused)[:500],
+            },
+            now=ctx.clock.now(),
+        )
     now_refunded = _live_total(ctx.gateway(tenant_id).refunds_for(payment.payment_ref))
     if now_refunded != _live_total(counted):
         raise TransientConnectorError(

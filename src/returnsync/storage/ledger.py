@@ -93,11 +93,13 @@ def finish(
     )
 
 
-def reject(conn: Connection, *, tenant: str, key: str, reason: str, now: datetime) -> None:
+def reject(
+    conn: Connection, *, tenant: str, key: str, detail: dict[str, Any], now: datetime
+) -> None:
     """Record that the remote system refused the effect: nothing happened under this key, and
     nothing ever will (the refusal is what the key replays)."""
     conn.execute(
         update(effects)
         .where(effects.c.tenant == tenant, effects.c.effect_key == key)
-        .values(status="rejected", detail={"reason": reason[:500]}, updated_at=now)
+        .values(status="rejected", detail=detail, updated_at=now)
     )
