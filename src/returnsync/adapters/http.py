@@ -1,6 +1,7 @@
 """Shared HTTP plumbing for the adapters: one client factory, one error classifier, one retry.
 
     make_client(base_url, ...)        an httpx.Client with explicit timeouts and our User-Agent
+    PooledClient                      base of an adapter holding one: close() and `with`
     classify(response_or_exc, system) the ConnectorError a failed call means (see below)
     call_with_retry(call, policy)     a few quick retries of a call, on transient errors only
 
@@ -27,7 +28,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, Self, TypeVar
 
 import httpx
 
@@ -54,6 +55,30 @@ BODY_LIMIT = 2000  # characters of an error body kept on RejectedByRemoteError
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})  # RFC 9110 9.2.2
 
 _testing = threading.Event()
+
+
+class _Pool(Protocol):
+    def close(self) -> None: ...
+
+
+PoolT = TypeVar("PoolT", bound=_Pool)
+
+
+class PooledClient(Generic[PoolT]):
+    """Base of an adapter that holds a connection pool (`self._http`, an httpx.Client or a
+    wrapper of one)."""
+
+    _http: PoolT
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
 def set_testing(enabled: bool) -> None:

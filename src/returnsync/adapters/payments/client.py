@@ -9,7 +9,7 @@ here; nothing else retries.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import stripe
@@ -20,7 +20,6 @@ from returnsync.adapters.payments import mapping
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from types import TracebackType
 
     from returnsync.domain.money import Money
     from returnsync.ports import GatewayRefund, Payment
@@ -62,7 +61,7 @@ class _HttpxTransport(stripe.HTTPClient):
         self._client.close()
 
 
-class StripeGateway:
+class StripeGateway(http.PooledClient[_HttpxTransport]):
     """One retailer's Stripe account, seen as a RefundGateway.
 
     `base_url` points the SDK elsewhere than api.stripe.com (the simulator, stripe-mock).
@@ -96,21 +95,6 @@ class StripeGateway:
 
     def __repr__(self) -> str:
         return f"StripeGateway(order_metadata_key={self.order_metadata_key!r})"
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def find_payment(self, order_ref: str) -> Payment | None:
         """The succeeded PaymentIntent whose metadata names the order (G-3), or None.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -25,7 +25,6 @@ from returnsync.ports import ReturnSnapshot
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
-    from types import TracebackType
 
     from returnsync.domain.money import Money
     from returnsync.ports import Clock
@@ -45,7 +44,7 @@ class _SystemClock:
         return datetime.now(UTC)
 
 
-class ZigZagClient:
+class ZigZagClient(http.PooledClient[httpx.Client]):
     """ZigZag's Returns API as one retailer (`retailer_code`) sees it.
 
     Raises `returnsync.errors` ConnectorErrors only: AuthenticationError when the credentials
@@ -79,21 +78,6 @@ class ZigZagClient:
 
     def __repr__(self) -> str:
         return f"ZigZagClient({str(self._http.base_url)!r}, retailer_code={self.retailer_code!r})"
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # ports.ReturnsPlatform
 
