@@ -83,6 +83,29 @@ def test_a_seed_replays_in_a_fresh_interpreter_with_another_hash_seed() -> None:
     assert f"trace {here.digest}" in done.stdout.splitlines()[-1]
 
 
+def test_the_command_runs_seeds_on_every_cpu_unless_told(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--seeds N` spreads the runs over one process per CPU by default, `--jobs` sets it;
+    it reports the rate and exits 0 when every seed held."""
+    asked: list[int] = []
+    real = dst.run_many
+
+    def counting(seeds: list[int], **kwargs: Any) -> list[dst.Summary]:
+        asked.append(kwargs["jobs"])
+        return real(seeds, **{**kwargs, "jobs": 1})
+
+    monkeypatch.setattr(dst, "run_many", counting)
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert dst.main(["--seeds", "2", "--start", "5"]) == 0
+    assert dst.main(["--seeds", "1", "--jobs", "1"]) == 0
+    assert asked == [3, 1]
+    out = capsys.readouterr().out
+    assert "ran 2 scenarios (seeds 5..6)" in out
+    assert "(3 processes)" in out
+    assert "(1 process)" in out
+
+
 def test_fault_points_do_nothing_unless_armed() -> None:
     faults.maybe_crash("anything")  # not armed: a no-op
     assert not faults.buggify("anything")

@@ -21,7 +21,7 @@ A scenario is three phases:
 After every step no return may have moved backwards. A failing seed replays exactly:
 
     python -m returnsync.testing.dst --seed 1234 [--verbose]
-    python -m returnsync.testing.dst --seeds 10000 [--start 0] [--jobs 2]
+    python -m returnsync.testing.dst --seeds 10000 [--start 0] [--jobs N]  (N: one per CPU)
 """
 
 from __future__ import annotations
@@ -948,7 +948,9 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--seeds", type=int, help="run this many scenarios from --start")
     parser.add_argument("--start", type=int, default=0, help="first seed of --seeds (0)")
     parser.add_argument("--steps", type=int, default=None, help="chaos steps (default: seeded)")
-    parser.add_argument("--jobs", type=int, default=1, help="processes for --seeds (1)")
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="processes for --seeds (default: one per CPU)"
+    )
     parser.add_argument(
         "--verbose", action="store_true", help="with --seed: also the events inside each step"
     )
@@ -981,14 +983,15 @@ def main(argv: list[str] | None = None) -> int:
         out.flush()
 
     seeds = list(range(args.start, args.start + args.seeds))
-    results = run_many(seeds, steps=args.steps, jobs=args.jobs, progress=progress)
+    jobs = args.jobs if args.jobs is not None else os.cpu_count() or 1
+    results = run_many(seeds, steps=args.steps, jobs=jobs, progress=progress)
     elapsed = time.perf_counter() - started
-    plural = "es" if args.jobs > 1 else ""
+    plural = "es" if jobs > 1 else ""
     cpu = sum(r.cpu_seconds for r in results)
     out.write(
         f"ran {len(results)} scenarios (seeds {args.start}..{args.start + args.seeds - 1}) "
         f"in {elapsed:.1f}s: {len(results) / elapsed * 60:,.0f} scenarios/minute "
-        f"({args.jobs} process{plural}); {len(results) / cpu * 60:,.0f} per CPU-minute\n"
+        f"({jobs} process{plural}); {len(results) / cpu * 60:,.0f} per CPU-minute\n"
     )
     failing = [r for r in results if r.violations]
     kinds: Counter[str] = Counter()
