@@ -16,12 +16,14 @@ from returnsync.adapters.zigzag.client import ZigZagClient
 from returnsync.config import Settings, Tenant, load_tenants
 from returnsync.engine.handlers import HANDLERS
 from returnsync.engine.scheduler import Scheduler
-from returnsync.engine.worker import Worker
+from returnsync.engine.worker import Worker, for_tenants
 from returnsync.services.context import Context
 from returnsync.storage import migrations
 from returnsync.storage.db import Database
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from returnsync.ports import Clock, Notifier, RefundGateway, ReturnsPlatform
 
 
@@ -90,8 +92,18 @@ class Runtime:
         self.worker.stop()
 
 
-def runtime(ctx: Context, *, name: str | None = None, threads: int | None = None) -> Runtime:
-    """Workers and scheduler for a context."""
+def runtime(
+    ctx: Context,
+    *,
+    name: str | None = None,
+    threads: int | None = None,
+    tenants: Collection[str] = (),
+) -> Runtime:
+    """Workers and scheduler for a context.
+
+    The worker claims jobs of `tenants`, else of `settings.worker_tenants`, else of every
+    tenant in the tenants file (ConfigError for a tenant the file does not have).
+    """
     settings = ctx.settings
     return Runtime(
         worker=Worker(
@@ -99,6 +111,7 @@ def runtime(ctx: Context, *, name: str | None = None, threads: int | None = None
             HANDLERS,
             name=name or settings.worker_id,
             threads=threads or settings.worker_threads,
+            tenants=for_tenants(ctx.tenants, tenants or settings.worker_tenants),
         ),
         scheduler=Scheduler(
             ctx,

@@ -128,6 +128,14 @@ def worker(
     name: Annotated[
         str | None, typer.Option(help="Worker name in leases (default RETURNSYNC_WORKER_ID).")
     ] = None,
+    for_tenant: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--for-tenant",
+            help="Claim only this tenant's jobs (repeatable; default RETURNSYNC_WORKER_TENANTS,"
+            " else every tenant in the tenants file).",
+        ),
+    ] = None,
     tenants: TenantsOpt = None,
 ) -> None:
     """Run job workers only (scale out: many processes, on PostgreSQL)."""
@@ -135,7 +143,11 @@ def worker(
 
     from returnsync.bootstrap import runtime  # noqa: PLC0415
 
-    rt = runtime(_context(tenants), name=name, threads=threads)
+    rt = runtime(_context(tenants), name=name, threads=threads, tenants=for_tenant or ())
+    claimed = sorted(rt.worker.tenants or ())
+    more = f" and {len(claimed) - 10} more" if len(claimed) > 10 else ""
+    shown = ", ".join(claimed[:10]) + more
+    console.print(f"worker {rt.worker.name}: {rt.worker.threads} thread(s), jobs of {shown}")
     rt.worker.start()
     try:
         threading.Event().wait()

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from returnsync.domain.model import Disposition
 from returnsync.errors import ConfigError
@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     gateway_base_url: str | None = None  # None: the real Stripe API
     worker_id: str = "worker"
     worker_threads: int = Field(default=2, ge=1, le=64)
+    # The tenants whose jobs this process's workers claim (comma-separated in the
+    # environment); empty: every tenant of the tenants file (docs/operator.md, scaling).
+    worker_tenants: Annotated[list[str], NoDecode] = []
     job_lease_seconds: float = 60.0
     poll_interval_seconds: float = 300.0
     monitor_interval_seconds: float = 300.0  # continuous reconciliation of every tenant
@@ -118,6 +121,14 @@ class Settings(BaseSettings):
     # held) changes nothing in its flow: its sync waits this long, so live returns go first
     # and a burst of such events (ZigZag echoing our own updates) is fetched once.
     settled_sync_delay_seconds: float = Field(default=30.0, ge=0.0, le=3_600.0)
+
+    @field_validator("worker_tenants", mode="before")
+    @classmethod
+    def _tenant_list(cls, value: Any) -> Any:
+        """`acme, beta` (the environment) as well as a list."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 def load_tenants(path: Path) -> dict[str, Tenant]:

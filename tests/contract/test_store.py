@@ -180,6 +180,65 @@ def test_a_khaos_push_is_claimed_before_older_jobs(db: Database, clock) -> None:
     assert kinds == ["khaos_push", "advance", "advance", "advance"]
 
 
+def test_a_claim_for_some_tenants_takes_only_their_jobs_in_the_usual_order(
+    db: Database, clock
+) -> None:
+    """Every tier (Khaos push, expired lease, pending) keeps to the tenants asked for."""
+    with db.begin() as conn:
+        for tenant in ("a", "b", "c"):
+            for kind, key in (
+                ("advance", f"return:{tenant}:R1"),
+                ("advance", f"return:{tenant}:R2"),
+            ):
+                jobqueue.enqueue(
+                    conn, tenant=tenant, kind=kind, serial_key=key, payload={}, now=clock.now()
+                )
+            clock.advance(seconds=1)
+    with db.begin() as conn:  # b's first job is leased by a worker that then dies
+        dead = jobqueue.claim(conn, worker="gone", now=clock.now(), lease=LEASE, tenants={"b"})
+    assert dead is not None
+    assert (dead.tenant, dead.serial_key) == ("b", "return:b:R1")
+    clock.advance(seconds=31)
+    with db.begin() as conn:  # newer than every other job, but a priority kind
+        for tenant in ("c", "b"):
+            jobqueue.enqueue(
+                conn,
+                tenant=tenant,
+                kind="khaos_push",
+                serial_key=f"khaos:{tenant}:stock-status",
+                payload={},
+                now=clock.now(),
+            )
+
+    def claim(tenants: set[str] | None) -> jobqueue.Job | None:
+        with db.begin() as conn:
+            job = jobqueue.claim(conn, worker="w", now=clock.now(), lease=LEASE, tenants=tenants)
+            if job is not None:
+                jobqueue.succeed(conn, job, now=clock.now())
+            return job
+
+    assert claim(set()) is None  # a worker for no tenant claims nothing
+    taken = []
+    while (job := claim({"b"})) is not None:
+        taken.append((job.tenant, job.kind, job.serial_key, job.attempts))
+    assert taken == [
+        ("b", "khaos_push", "khaos:b:stock-status", 1),
+        ("b", "advance", "return:b:R1", 2),  # the dead worker's job, claimed again
+        ("b", "advance", "return:b:R2", 1),
+    ]
+    rest = []
+    while (job := claim({"a", "c"})) is not None:
+        rest.append((job.tenant, job.serial_key))
+    assert rest == [
+        ("c", "khaos:c:stock-status"),
+        ("a", "return:a:R1"),
+        ("a", "return:a:R2"),
+        ("c", "return:c:R1"),
+        ("c", "return:c:R2"),
+    ]
+    assert claim(None) is None
+
+
 def test_a_retry_while_the_same_work_is_pending_again_is_superseded(db: Database, clock) -> None:
     """A job fails while its dedupe twin was queued: one pending job remains, the twin.
 

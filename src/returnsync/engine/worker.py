@@ -16,11 +16,11 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from returnsync.engine.retry import RetryPolicy, Verdict, classify
-from returnsync.errors import TransientConnectorError
+from returnsync.errors import ConfigError, TransientConnectorError
 from returnsync.storage import exceptions, jobqueue
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Collection
 
     from returnsync.services.context import Context
     from returnsync.storage.jobqueue import Job
@@ -29,6 +29,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 IDLE_SLEEP = 0.05  # seconds between polls of an empty queue
+
+
+def for_tenants(configured: Collection[str], pinned: Collection[str] = ()) -> frozenset[str]:
+    """The tenants a worker claims jobs for: those of its tenants file, or the `pinned` ones.
+
+    A job of a tenant the worker has no configuration for would fail there as a ConfigError
+    and be buried, so it is left to a worker that has it. A pinned tenant missing from the
+    tenants file is a ConfigError (a typo would otherwise leave its jobs unclaimed).
+    """
+    missing = sorted(set(pinned) - set(configured))
+    if missing:
+        known = ", ".join(sorted(configured)) or "none"
+        raise ConfigError(f"worker tenants {missing} are not in the tenants file (it has {known})")
+    return frozenset(pinned or configured)
 
 
 class Worker:
@@ -43,8 +57,11 @@ class Worker:
         threads: int = 1,
         policy: RetryPolicy | None = None,
         seed: int | None = None,
+        tenants: Collection[str] | None = None,
     ) -> None:
         self.ctx = ctx
+        # Only these tenants' jobs are claimed (None: every tenant's); see `for_tenants`.
+        self.tenants = frozenset(tenants) if tenants is not None else None
         self.handlers = handlers
         self.name = name
         self.threads = threads
@@ -63,7 +80,11 @@ class Worker:
         ctx = self.ctx
         with ctx.db.begin() as conn:
             job = jobqueue.claim(
-                conn, worker=f"{self.name}/{slot}", now=ctx.clock.now(), lease=self.lease
+                conn,
+                worker=f"{self.name}/{slot}",
+                now=ctx.clock.now(),
+                lease=self.lease,
+                tenants=self.tenants,
             )
         if job is None:
             return False

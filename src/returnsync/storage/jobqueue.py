@@ -36,7 +36,7 @@ from returnsync.storage.sql import dialect_insert
 from returnsync.storage.tables import jobs, serial_locks
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Collection, Iterable
     from datetime import datetime, timedelta
 
     from sqlalchemy import Select
@@ -155,7 +155,14 @@ def unless_pending_twin(stmt: Any) -> Any:
     return stmt.on_conflict_do_nothing(index_elements=["dedupe_key"], index_where=PENDING_SQL)
 
 
-def claim(conn: Connection, *, worker: str, now: datetime, lease: timedelta) -> Job | None:
+def claim(
+    conn: Connection,
+    *,
+    worker: str,
+    now: datetime,
+    lease: timedelta,
+    tenants: Collection[str] | None = None,
+) -> Job | None:
     """Lease the next runnable job to `worker`, or return None. Call inside a transaction.
 
     Pending jobs of a `PRIORITY_KINDS` kind go first (Khaos pushes: stock levels and credit
@@ -163,11 +170,23 @@ def claim(conn: Connection, *, worker: str, now: datetime, lease: timedelta) -> 
     expired), then every pending job oldest first. Each set is read in index order (on
     PostgreSQL one query each, on SQLite one UNION ALL of the three), so a claim reads a few
     rows however many jobs are queued.
+
+    `tenants`: only jobs of these tenants (a worker claims for the tenants it is configured
+    for, docs/decisions/0010-workers-by-tenant.md); None: every tenant's. The filtered read
+    walks the same index, passing over other tenants' rows.
     """
+    by_tenant = tenants is not None
+    if by_tenant and not tenants:
+        return None
+    params: dict[str, Any] = {"now": now}
+    if tenants is not None:
+        params["tenants"] = sorted(tenants)
     if conn.dialect.name != "postgresql":  # no row locks to take: all three sets in one query
-        return _claim_from(conn, _sqlite_candidates(), worker=worker, now=now, lease=lease)
+        stmt = _sqlite_candidates(by_tenant=by_tenant)
+        return _claim_from(conn, stmt, params, worker=worker, now=now, lease=lease)
     for runnable in Runnable:
-        job = _claim_from(conn, _candidates(runnable, pg=True), worker=worker, now=now, lease=lease)
+        stmt = _candidates(runnable, pg=True, by_tenant=by_tenant)
+        job = _claim_from(conn, stmt, params, worker=worker, now=now, lease=lease)
         if job is not None:
             return job
     return None
@@ -182,7 +201,7 @@ class Runnable(StrEnum):
 
 
 @functools.cache
-def _candidates(runnable: Runnable, *, pg: bool) -> Select[Any]:
+def _candidates(runnable: Runnable, *, pg: bool, by_tenant: bool = False) -> Select[Any]:
     """The claim query, built once: statements are executed thousands of times a minute."""
     now: Any = bindparam("now")
     pending_now = and_(jobs.c.status == JobStatus.PENDING.value, jobs.c.run_after <= now)
@@ -194,17 +213,19 @@ def _candidates(runnable: Runnable, *, pg: bool) -> Select[Any]:
         Runnable.PENDING: pending_now,
     }[runnable]
     stmt = select(jobs.c.id, jobs.c.serial_key, jobs.c.attempts).where(where)
+    if by_tenant:
+        stmt = stmt.where(jobs.c.tenant.in_(bindparam("tenants", expanding=True)))
     stmt = stmt.order_by(jobs.c.run_after, jobs.c.id).limit(CLAIM_CANDIDATES)
     return stmt.with_for_update(skip_locked=True) if pg else stmt
 
 
 @functools.cache
-def _sqlite_candidates() -> Select[Any]:
+def _sqlite_candidates(*, by_tenant: bool = False) -> Select[Any]:
     """SQLite: the three candidate sets as one UNION ALL, each still read in index order
     (one round trip instead of three; PostgreSQL cannot lock rows of a UNION)."""
     tiers = []
     for rank, runnable in enumerate(Runnable):
-        tier = _candidates(runnable, pg=False).add_columns(
+        tier = _candidates(runnable, pg=False, by_tenant=by_tenant).add_columns(
             jobs.c.run_after, literal_column(str(rank)).label("tier")
         )
         tiers.append(select(tier.subquery()))
@@ -229,10 +250,16 @@ _LEASE = (
 
 
 def _claim_from(
-    conn: Connection, candidates: Select[Any], *, worker: str, now: datetime, lease: timedelta
+    conn: Connection,
+    candidates: Select[Any],
+    params: dict[str, Any],
+    *,
+    worker: str,
+    now: datetime,
+    lease: timedelta,
 ) -> Job | None:
     tried: set[int] = set()  # a Khaos push is both a priority and a pending candidate
-    for row in conn.execute(candidates, {"now": now}).all():
+    for row in conn.execute(candidates, params).all():
         if row.id in tried:
             continue
         tried.add(row.id)

@@ -1,0 +1,123 @@
+"""Workers claim the jobs of their own tenants (docs/decisions/0010-workers-by-tenant.md).
+
+A worker process claims only jobs of the tenants in its tenants file, or of the tenants it
+is pinned to (`returnsync worker --for-tenant`, `RETURNSYNC_WORKER_TENANTS`): a job of a
+tenant it has no configuration for would fail there and be buried.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from pydantic import SecretStr
+
+from returnsync.adapters.notify.fake import FakeNotifier
+from returnsync.bootstrap import build, runtime
+from returnsync.config import GatewayTenant, KhaosTenant, Settings, Tenant, ZigZagTenant
+from returnsync.domain.model import Disposition
+from returnsync.engine.worker import Worker, for_tenants
+from returnsync.errors import ConfigError
+from returnsync.services.context import Context
+from returnsync.simulators.demo.tenantsfile import tenants_toml
+from returnsync.storage import jobqueue
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from returnsync.storage.db import Database
+
+
+def _tenant(tenant_id: str) -> Tenant:
+    return Tenant(
+        id=tenant_id,
+        name=tenant_id.title(),
+        zigzag=ZigZagTenant(
+            retailer_code=tenant_id.upper(),
+            username=f"{tenant_id}-api",
+            password=SecretStr("zz"),
+            webhook_key=SecretStr(f"whk-{tenant_id}"),
+        ),
+        khaos=KhaosTenant(
+            channel_username=f"kcc-{tenant_id}",
+            channel_password=SecretStr("kcc"),
+            return_urn="WEBRETURNS",
+            return_reasons={d: str(n) for n, d in enumerate(Disposition, 1)},
+        ),
+        gateway=GatewayTenant(api_key=SecretStr("sk_test")),
+    )
+
+
+def test_a_worker_claims_for_its_tenants_file_or_the_tenants_it_is_pinned_to() -> None:
+    assert for_tenants({"acme": 1, "beta": 2}) == {"acme", "beta"}
+    assert for_tenants(["acme", "beta"], ["beta"]) == {"beta"}
+    with pytest.raises(ConfigError, match=r"\['gamma'\] are not in the tenants file"):
+        for_tenants(["acme", "beta"], ["beta", "gamma"])
+
+
+def test_the_setting_takes_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETURNSYNC_WORKER_TENANTS", " acme, beta ,")
+    assert Settings().worker_tenants == ["acme", "beta"]
+    monkeypatch.delenv("RETURNSYNC_WORKER_TENANTS")
+    assert Settings().worker_tenants == []
+
+
+def test_a_worker_leaves_other_tenants_jobs_pending(db: Database, clock: Any) -> None:
+    """A worker configured for acme only never claims (and so never buries) beta's job."""
+    ctx = Context(
+        settings=Settings(database_url=db.url, worker_tenants=["acme"]),
+        db=db,
+        clock=clock,
+        tenants={"acme": _tenant("acme"), "beta": _tenant("beta")},
+        notifier=FakeNotifier(),
+        platform_factory=lambda _t: None,
+        gateway_factory=lambda _t: None,
+    )
+    with db.begin() as conn:
+        for tenant in ("beta", "acme"):
+            jobqueue.enqueue(
+                conn,
+                tenant=tenant,
+                kind="probe",
+                serial_key=f"return:{tenant}:R1",
+                payload={},
+                now=clock.now(),
+            )
+    ran: list[str] = []
+    worker = runtime(ctx).worker
+    worker.handlers = {"probe": lambda _ctx, job: ran.append(job.tenant)}
+    assert worker.tenants == {"acme"}
+    assert worker.run_once()
+    assert not worker.run_once()  # beta's job is older, and not this worker's
+    assert ran == ["acme"]
+    everyone = Worker(ctx, {"probe": lambda _ctx, job: ran.append(job.tenant)}, name="all")
+    assert everyone.run_once()
+    assert ran == ["acme", "beta"]
+
+
+def test_the_worker_command_refuses_a_tenant_it_has_no_configuration_for(
+    tmp_path: Path,
+) -> None:
+    tenants = tmp_path / "tenants.toml"
+    tenants.write_text(tenants_toml({"acme": _tenant("acme")}), encoding="utf-8")
+    build(
+        Settings(database_url=f"sqlite:///{tmp_path / 'r.db'}", tenants_file=tenants)
+    ).db.dispose()
+    env = {
+        **os.environ,
+        "RETURNSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}",
+        "RETURNSYNC_TENANTS_FILE": str(tenants),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "returnsync", "worker", "--for-tenant", "acmee"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "['acmee'] are not in the tenants file (it has acme)" in " ".join(done.stderr.split())
