@@ -1,8 +1,8 @@
 """Run the benchmarks and print one results table.
 
-    python -m bench [ingest|pipeline|catalog|reconcile|all] [options]
+    python -m bench [ingest|pipeline|catalog|claim|reconcile|all] [options]
 
-`python -m bench <name> --help` lists a benchmark's options; `all` runs the four with
+`python -m bench <name> --help` lists a benchmark's options; `all` runs the five with
 their defaults (`--quick`: tiny sizes, a smoke run). The table (markdown) is printed and
 written to `<out>/results.md`; every figure goes to `<out>/results.json`, merged with the
 benchmarks of earlier runs so that one file holds the latest of each. `reconcile`
@@ -19,12 +19,18 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench import catalog, common, ingest, pipeline
+from bench import catalog, claim, common, ingest, pipeline
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-BENCHES: dict[str, Any] = {"ingest": ingest, "pipeline": pipeline, "catalog": catalog}
+BENCHES: dict[str, Any] = {
+    "ingest": ingest,
+    "pipeline": pipeline,
+    "catalog": catalog,
+    "claim": claim,
+}
+ORDER = ("ingest", "pipeline", "catalog", "claim", "reconcile")  # `all`, and the table
 QUICK: dict[str, dict[str, Any]] = {
     "ingest": {"events": 200, "warmup": 20, "concurrency": 16},
     "pipeline": {
@@ -34,6 +40,7 @@ QUICK: dict[str, dict[str, Any]] = {
         "max_seconds": 180.0,
     },
     "catalog": {"items": 500, "max_seconds": 120.0},
+    "claim": {"backlog": 200, "claims": 20},
     "reconcile": {"argv": ["--lines", "20000", "--repeat", "1"]},
 }
 
@@ -45,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, module in BENCHES.items():
         module.add_arguments(sub.add_parser(name, help=module.__doc__.splitlines()[0]))
     sub.add_parser("reconcile", help="bench/reconcile.py (its own options follow the name)")
-    every = sub.add_parser("all", help="ingest, pipeline, catalog and reconcile")
+    every = sub.add_parser("all", help="ingest, pipeline, catalog, claim and reconcile")
     every.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
     every.add_argument("--skip", default="", help="comma-separated benchmarks to leave out")
     return parser
@@ -133,7 +140,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         "|---|---|---|---:|---|",
     ]
     footnotes = []
-    for name in ("ingest", "pipeline", "catalog", "reconcile"):
+    for name in ORDER:
         result = results.get(name)
         if result is None:
             continue
@@ -165,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if args.bench == "all":
         skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-        names = [n for n in ("ingest", "pipeline", "catalog", "reconcile") if n not in skip]
+        names = [n for n in ORDER if n not in skip]
         todo = [(n, _defaults(n, out, args.quick)) for n in names]
     else:
         todo = [(args.bench, args)]

@@ -85,6 +85,18 @@ def test_catalog_smoke(tmp_path):
     assert _number(result["process"]["items_per_s"])
 
 
+def test_claim_smoke(tmp_path, pg_admin_url):
+    databases = "sqlite,postgres" if pg_admin_url else "sqlite"
+    result = _bench(
+        tmp_path, "claim", "--backlog", "200", "--claims", "10", "--database", databases
+    )
+    assert list(result["median_us"]) == databases.split(",")
+    for medians in result["median_us"].values():
+        assert list(medians) == ["every tenant", "all four named", "small only", "tiny only"]
+        assert all(_number(us) for us in medians.values())
+    assert len(result["rows"]) == 4 * len(result["median_us"])
+
+
 @pytest.mark.skipif(
     not (ROOT / "bench" / "reconcile.py").exists(), reason="bench/reconcile.py not present"
 )
