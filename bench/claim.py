@@ -7,7 +7,9 @@ and `small` (20 % each) and `tiny`, whose one job is the newest. Then `jobqueue.
 timed `--claims` times per case, each claim in its own transaction and put back after it
 (the job pending again, its serial lock gone), so every claim meets the same backlog:
 - `every tenant`: `tenants=None` (the baseline, the claim as it was before tenants);
-- `all four named`: what a worker configured for every tenant sends;
+- `all four named`: the four tenants named in the claim (a pinned worker's filter);
+- `300 named`: the same with 296 more names that have no jobs (a filter as long as an
+  operator's tenants file: why a worker that is not pinned claims unfiltered);
 - `small only`: a worker pinned to a tenant with a fifth of the backlog;
 - `tiny only`: pinned to the tenant whose only job sits behind the whole backlog (the
   index walk passes over every other due job first; docs/decisions/0010).
@@ -36,9 +38,11 @@ if TYPE_CHECKING:
 NOW = datetime(2026, 12, 4, 12, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
 SHARES = ("big", "big", "big", "mid", "small")  # by job number: 60 % / 20 % / 20 %
+FOUR = frozenset({"big", "mid", "small", "tiny"})
 CASES: dict[str, frozenset[str] | None] = {
     "every tenant": None,
-    "all four named": frozenset({"big", "mid", "small", "tiny"}),
+    "all four named": FOUR,
+    "300 named": FOUR | {f"other{n:03d}" for n in range(296)},  # an operator's whole file
     "small only": frozenset({"small"}),
     "tiny only": frozenset({"tiny"}),
 }

@@ -112,6 +112,7 @@ def runtime(
             name=name or settings.worker_id,
             threads=threads or settings.worker_threads,
             tenants=for_tenants(ctx.tenants, tenants or settings.worker_tenants),
+            pinned=bool(tenants or settings.worker_tenants),
         ),
         scheduler=Scheduler(
             ctx,

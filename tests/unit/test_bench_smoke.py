@@ -92,9 +92,15 @@ def test_claim_smoke(tmp_path, pg_admin_url):
     )
     assert list(result["median_us"]) == databases.split(",")
     for medians in result["median_us"].values():
-        assert list(medians) == ["every tenant", "all four named", "small only", "tiny only"]
+        assert list(medians) == [
+            "every tenant",
+            "all four named",
+            "300 named",
+            "small only",
+            "tiny only",
+        ]
         assert all(_number(us) for us in medians.values())
-    assert len(result["rows"]) == 4 * len(result["median_us"])
+    assert len(result["rows"]) == 5 * len(result["median_us"])
 
 
 @pytest.mark.skipif(

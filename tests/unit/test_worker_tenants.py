@@ -98,6 +98,47 @@ def test_a_worker_leaves_other_tenants_jobs_pending(db: Database, clock: Any) ->
     assert ran == ["acme", "beta"]
 
 
+def test_a_worker_that_meets_another_tenants_job_leaves_it_and_filters_from_then_on(
+    db: Database, clock: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not pinned, a worker claims unfiltered (cheapest) until a job of a tenant missing
+    from its file turns up: that claim is rolled back (the job untouched) and the worker
+    claims only its own tenants' jobs from then on, with one warning."""
+    ctx = Context(
+        settings=Settings(database_url=db.url),
+        db=db,
+        clock=clock,
+        tenants={"acme": _tenant("acme")},  # this machine's file lacks beta
+        notifier=FakeNotifier(),
+        platform_factory=lambda _t: None,
+        gateway_factory=lambda _t: None,
+    )
+    with db.begin() as conn:
+        for tenant in ("beta", "acme", "acme"):
+            jobqueue.enqueue(
+                conn,
+                tenant=tenant,
+                kind="probe",
+                serial_key=f"return:{tenant}:R{clock.now().second}",
+                payload={},
+                now=clock.now(),
+            )
+            clock.advance(seconds=1)
+    ran: list[str] = []
+    worker = runtime(ctx).worker
+    worker.handlers = {"probe": lambda _ctx, job: ran.append(job.tenant)}
+    assert worker.run_once()  # met beta's job first, left it, then ran acme's
+    assert ran == ["acme"]
+    assert "met job 1 of tenant 'beta'" in caplog.text
+    assert worker.run_once()
+    assert not worker.run_once()
+    assert ran == ["acme", "acme"]
+    assert caplog.text.count("met job") == 1
+    with db.begin() as conn:
+        [beta] = [j for j in jobqueue.listing(conn) if j["tenant"] == "beta"]
+    assert (beta["status"], beta["attempts"], beta["locked_by"]) == ("pending", 0, None)
+
+
 def test_the_worker_command_refuses_a_tenant_it_has_no_configuration_for(
     tmp_path: Path,
 ) -> None:

@@ -45,6 +45,14 @@ def for_tenants(configured: Collection[str], pinned: Collection[str] = ()) -> fr
     return frozenset(pinned or configured)
 
 
+class _NotMine(Exception):  # noqa: N818 - a signal inside the worker, not an error
+    """A claimed job of a tenant this worker has no configuration for."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(job.tenant)
+        self.job = job
+
+
 class Worker:
     """Runs jobs with `threads` threads until `stop()`."""
 
@@ -58,10 +66,15 @@ class Worker:
         policy: RetryPolicy | None = None,
         seed: int | None = None,
         tenants: Collection[str] | None = None,
+        pinned: bool = False,
     ) -> None:
         self.ctx = ctx
-        # Only these tenants' jobs are claimed (None: every tenant's); see `for_tenants`.
+        # Only these tenants' jobs are run (None: every tenant's); see `for_tenants`. A pinned
+        # worker claims with that filter from the start; one that is not claims unfiltered
+        # (a claim naming every tenant costs more the more tenants there are) until it meets
+        # a job of another tenant, then filtered from there on (`_claim`).
         self.tenants = frozenset(tenants) if tenants is not None else None
+        self._claim_filter = self.tenants if pinned else None
         self.handlers = handlers
         self.name = name
         self.threads = threads
@@ -78,14 +91,19 @@ class Worker:
         while the handler runs, so a slow job is not claimed again by another worker.
         """
         ctx = self.ctx
-        with ctx.db.begin() as conn:
-            job = jobqueue.claim(
-                conn,
-                worker=f"{self.name}/{slot}",
-                now=ctx.clock.now(),
-                lease=self.lease,
-                tenants=self.tenants,
+        try:
+            job = self._claim(slot)
+        except _NotMine as foreign:
+            log.warning(
+                "worker %s met job %s of tenant %r, which its tenants file does not have: left "
+                "it for another worker; from now on it claims only jobs of its %d tenant(s)",
+                self.name,
+                foreign.job.id,
+                foreign.job.tenant,
+                len(self.tenants or ()),
             )
+            self._claim_filter = self.tenants
+            job = self._claim(slot)
         if job is None:
             return False
         handler = self.handlers.get(job.kind)
@@ -101,6 +119,20 @@ class Worker:
             with ctx.db.begin() as conn:
                 jobqueue.succeed(conn, job, now=ctx.clock.now())
         return True
+
+    def _claim(self, slot: str) -> Job | None:
+        """Claim a job; _NotMine (the claim rolled back) when it is another tenant's."""
+        with self.ctx.db.begin() as conn:
+            job = jobqueue.claim(
+                conn,
+                worker=f"{self.name}/{slot}",
+                now=self.ctx.clock.now(),
+                lease=self.lease,
+                tenants=self._claim_filter,
+            )
+            if job is not None and self.tenants is not None and job.tenant not in self.tenants:
+                raise _NotMine(job)
+        return job
 
     def _failed(self, job: Job, exc: Exception) -> None:
         ctx = self.ctx
