@@ -35,16 +35,15 @@ import hypothesis
 import pytest
 from hypothesis import HealthCheck
 from hypothesis import strategies as st
-from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from returnsync.bootstrap import build
-from returnsync.config import GatewayTenant, KhaosTenant, Settings, Tenant, ZigZagTenant
-from returnsync.domain.model import Disposition
+from returnsync.config import Settings, Tenant
 from returnsync.engine.handlers import HANDLERS
 from returnsync.engine.worker import Worker
 from returnsync.simulators.runtime import ServerThread
 from returnsync.storage import tables
+from returnsync.testing.tenants import make_tenant
 from returnsync.web.app import create_app
 
 if TYPE_CHECKING:
@@ -86,31 +85,6 @@ class FixedClock:
     def advance(self, **kwargs: float) -> None:
         """Move forward."""
         self.current += timedelta(**kwargs)
-
-
-def make_tenant(tenant_id: str, retailer_code: str) -> Tenant:
-    """A complete, valid tenant (as in the demo world)."""
-    return Tenant(
-        id=tenant_id,
-        name=tenant_id.title(),
-        zigzag=ZigZagTenant(
-            retailer_code=retailer_code,
-            username=f"{tenant_id}-api",
-            password=SecretStr(f"zz-secret-{tenant_id}"),
-            webhook_key=SecretStr(f"whk-{tenant_id}"),
-        ),
-        khaos=KhaosTenant(
-            channel_username=f"kcc-{tenant_id}",
-            channel_password=SecretStr(f"kcc-secret-{tenant_id}"),
-            return_urn="WEBRETURNS",
-            sites={"GB0064": 1},
-            return_reasons={d: str(n) for n, d in enumerate(Disposition, 1)},
-            returns_address_line1="Unit 4, Returns Park",
-            returns_address_town="Grantham",
-            returns_address_postcode="NG31 7FZ",
-        ),
-        gateway=GatewayTenant(api_key=SecretStr(f"sk_test_{tenant_id}")),
-    )
 
 
 class _NeverCalled:

@@ -14,16 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import select
 
 from returnsync.bootstrap import build
-from returnsync.config import GatewayTenant, KhaosTenant, Settings, Tenant, ZigZagTenant
-from returnsync.domain.model import Disposition
+from returnsync.config import Settings, Tenant
 from returnsync.services import intake
 from returnsync.services.groupcommit import NOT_STORED, GroupCommitter
 from returnsync.simulators.runtime import ServerThread
 from returnsync.storage import tables
+from returnsync.testing.tenants import make_tenant
 from returnsync.web.app import create_app
 
 if TYPE_CHECKING:
@@ -37,23 +36,7 @@ TENANTS = {"alpha": "AL001", "beta": "BE002"}  # tenant id -> ZigZag retailer co
 
 
 def _tenant(tenant_id: str) -> Tenant:
-    return Tenant(
-        id=tenant_id,
-        name=tenant_id.title(),
-        zigzag=ZigZagTenant(
-            retailer_code=TENANTS[tenant_id],
-            username=f"{tenant_id}-api",
-            password=SecretStr("zz"),
-            webhook_key=SecretStr(f"whk-{tenant_id}"),
-        ),
-        khaos=KhaosTenant(
-            channel_username=f"kcc-{tenant_id}",
-            channel_password=SecretStr("kcc"),
-            return_urn="WEBRETURNS",
-            return_reasons={d: str(n) for n, d in enumerate(Disposition, 1)},
-        ),
-        gateway=GatewayTenant(api_key=SecretStr("sk_test")),
-    )
+    return make_tenant(tenant_id, TENANTS[tenant_id])
 
 
 @pytest.fixture

@@ -13,42 +13,21 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from pydantic import SecretStr
 
 from returnsync.adapters.notify.fake import FakeNotifier
 from returnsync.bootstrap import build, runtime
-from returnsync.config import GatewayTenant, KhaosTenant, Settings, Tenant, ZigZagTenant
-from returnsync.domain.model import Disposition
+from returnsync.config import Settings
 from returnsync.engine.worker import Worker, for_tenants
 from returnsync.errors import ConfigError
 from returnsync.services.context import Context
 from returnsync.simulators.demo.tenantsfile import tenants_toml
 from returnsync.storage import jobqueue
+from returnsync.testing.tenants import make_tenant
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from returnsync.storage.db import Database
-
-
-def _tenant(tenant_id: str) -> Tenant:
-    return Tenant(
-        id=tenant_id,
-        name=tenant_id.title(),
-        zigzag=ZigZagTenant(
-            retailer_code=tenant_id.upper(),
-            username=f"{tenant_id}-api",
-            password=SecretStr("zz"),
-            webhook_key=SecretStr(f"whk-{tenant_id}"),
-        ),
-        khaos=KhaosTenant(
-            channel_username=f"kcc-{tenant_id}",
-            channel_password=SecretStr("kcc"),
-            return_urn="WEBRETURNS",
-            return_reasons={d: str(n) for n, d in enumerate(Disposition, 1)},
-        ),
-        gateway=GatewayTenant(api_key=SecretStr("sk_test")),
-    )
 
 
 def test_a_worker_claims_for_its_tenants_file_or_the_tenants_it_is_pinned_to() -> None:
@@ -71,7 +50,7 @@ def test_a_worker_leaves_other_tenants_jobs_pending(db: Database, clock: Any) ->
         settings=Settings(database_url=db.url, worker_tenants=["acme"]),
         db=db,
         clock=clock,
-        tenants={"acme": _tenant("acme"), "beta": _tenant("beta")},
+        tenants={"acme": make_tenant("acme"), "beta": make_tenant("beta")},
         notifier=FakeNotifier(),
         platform_factory=lambda _t: None,
         gateway_factory=lambda _t: None,
@@ -108,7 +87,7 @@ def test_a_worker_that_meets_another_tenants_job_leaves_it_and_filters_from_then
         settings=Settings(database_url=db.url),
         db=db,
         clock=clock,
-        tenants={"acme": _tenant("acme")},  # this machine's file lacks beta
+        tenants={"acme": make_tenant("acme")},  # this machine's file lacks beta
         notifier=FakeNotifier(),
         platform_factory=lambda _t: None,
         gateway_factory=lambda _t: None,
@@ -143,7 +122,7 @@ def test_the_worker_command_refuses_a_tenant_it_has_no_configuration_for(
     tmp_path: Path,
 ) -> None:
     tenants = tmp_path / "tenants.toml"
-    tenants.write_text(tenants_toml({"acme": _tenant("acme")}), encoding="utf-8")
+    tenants.write_text(tenants_toml({"acme": make_tenant("acme")}), encoding="utf-8")
     build(
         Settings(database_url=f"sqlite:///{tmp_path / 'r.db'}", tenants_file=tenants)
     ).db.dispose()
