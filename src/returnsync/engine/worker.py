@@ -75,6 +75,7 @@ class Worker:
         # a job of another tenant, then filtered from there on (`_claim`).
         self.tenants = frozenset(tenants) if tenants is not None else None
         self._claim_filter = self.tenants if pinned else None
+        self._switching = threading.Lock()
         self.handlers = handlers
         self.name = name
         self.threads = threads
@@ -94,15 +95,18 @@ class Worker:
         try:
             job = self._claim(slot)
         except _NotMine as foreign:
-            log.warning(
-                "worker %s met job %s of tenant %r, which its tenants file does not have: left "
-                "it for another worker; from now on it claims only jobs of its %d tenant(s)",
-                self.name,
-                foreign.job.id,
-                foreign.job.tenant,
-                len(self.tenants or ()),
-            )
-            self._claim_filter = self.tenants
+            with self._switching:  # one warning, whichever thread met it first
+                if self._claim_filter is None:
+                    self._claim_filter = self.tenants
+                    log.warning(
+                        "worker %s met job %s of tenant %r, which its tenants file does not "
+                        "have: left it for another worker; from now on it claims only jobs "
+                        "of its %d tenant(s)",
+                        self.name,
+                        foreign.job.id,
+                        foreign.job.tenant,
+                        len(self.tenants or ()),
+                    )
             job = self._claim(slot)
         if job is None:
             return False
