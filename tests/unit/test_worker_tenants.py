@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from returnsync.adapters.notify.fake import FakeNotifier
-from returnsync.bootstrap import build, runtime
+from returnsync.bootstrap import runtime
 from returnsync.config import Settings
 from returnsync.engine.worker import Worker, for_tenants
 from returnsync.errors import ConfigError
@@ -123,9 +123,6 @@ def test_the_worker_command_refuses_a_tenant_it_has_no_configuration_for(
 ) -> None:
     tenants = tmp_path / "tenants.toml"
     tenants.write_text(tenants_toml({"acme": make_tenant("acme")}), encoding="utf-8")
-    build(
-        Settings(database_url=f"sqlite:///{tmp_path / 'r.db'}", tenants_file=tenants)
-    ).db.dispose()
     env = {
         **os.environ,
         "RETURNSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}",
