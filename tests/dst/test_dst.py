@@ -106,6 +106,16 @@ def test_the_command_runs_seeds_on_every_cpu_unless_told(
     assert "(1 process)" in out
 
 
+def test_some_scenarios_run_workers_pinned_to_their_tenants() -> None:
+    """Some scenarios claim through the tenant filter (ADR 0010), the others without it."""
+    with dst.Runner() as runner:
+        kinds = {
+            any("workers pinned to" in line for line in runner.run(seed).trace)
+            for seed in range(1, 7)
+        }
+    assert kinds == {True, False}
+
+
 def test_fault_points_do_nothing_unless_armed() -> None:
     faults.maybe_crash("anything")  # not armed: a no-op
     assert not faults.buggify("anything")

@@ -6,6 +6,8 @@ Khaos Control and gateway fakes (`returnsync.testing.world`). Our real services 
 unchanged: webhooks enter through `services.intake`, Khaos pulls through
 `services.channel.returns_page` and pushes through `intake.accept_khaos_push`, jobs run
 through `engine.worker.Worker.run_once`, the sweep through `engine.scheduler.Scheduler.tick`.
+In half the scenarios the workers are pinned to every tenant, so they claim through the
+tenant filter (docs/decisions/0010-workers-by-tenant.md).
 
 A scenario is three phases:
 1. chaos: a seeded scheduler picks one action per step (ZigZag moves a return on, a webhook
@@ -211,6 +213,7 @@ class Simulation:
             gateway_factory=lambda t: self.worlds[t.id].gateway,
         )
         self.workers = 0
+        self.claim_tenants: frozenset[str] | None = None  # a pinned worker's (see _setup)
         self.killed = 0
         self.zombies: list[Job] = []
         self.handlers: dict[str, Any] = {kind: self._wrap(fn) for kind, fn in HANDLERS.items()}
@@ -271,9 +274,13 @@ class Simulation:
             world = self._tenant_world(n)
             self.worlds[world.tenant.id] = world
             self.ctx.tenants[world.tenant.id] = world.tenant
+        if rng.random() < 0.5:  # workers pinned to every tenant: the filtered claim
+            self.claim_tenants = frozenset(self.worlds)
+            self.worker = self._new_worker()
         for name in self.weights:
             self.weights[name] *= rng.choice((0.25, 0.5, 1.0, 1.0, 2.0))
-        self._log(f"seed {self.seed}: {self.steps} chaos steps, weights {self.weights}")
+        pinned = f", workers pinned to {sorted(self.claim_tenants)}" if self.claim_tenants else ""
+        self._log(f"seed {self.seed}: {self.steps} chaos steps{pinned}, weights {self.weights}")
 
     def _tenant_world(self, n: int) -> TenantWorld:
         rng = self.rng
@@ -665,6 +672,8 @@ class Simulation:
             self.handlers,
             name=name or f"w{self.workers}",
             seed=self.rng.randrange(2**32),
+            tenants=self.claim_tenants,
+            pinned=self.claim_tenants is not None,
         )
 
     def _wrap(self, handler: Callable[[Context, Job], Any]) -> Callable[[Context, Job], None]:
