@@ -107,8 +107,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     kinds = [k.strip() for k in args.database.split(",") if k.strip()]
     if "postgres" in kinds and common.pg_admin_url() is None:
         kinds.remove("postgres")
-    workdir = Path(tempfile.mkdtemp(prefix="bench-claim-"))
-    figures = {kind: measure(kind, args.backlog, args.claims, workdir) for kind in kinds}
+    with tempfile.TemporaryDirectory(prefix="bench-claim-") as scratch:
+        workdir = Path(scratch)
+        figures = {kind: measure(kind, args.backlog, args.claims, workdir) for kind in kinds}
     rows = []
     for kind, medians in figures.items():
         base = medians["every tenant"]
