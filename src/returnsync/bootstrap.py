@@ -113,6 +113,7 @@ def runtime(
             threads=threads or settings.worker_threads,
             tenants=for_tenants(ctx.tenants, tenants or settings.worker_tenants),
             pinned=bool(tenants or settings.worker_tenants),
+            turn=settings.worker_tenant_turn,
         ),
         scheduler=Scheduler(
             ctx,

@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     # The tenants whose jobs this process's workers claim (comma-separated in the
     # environment); empty: every tenant of the tenants file (docs/operator.md, scaling).
     worker_tenants: Annotated[list[str], NoDecode] = []
+    # Tenant turns (docs/decisions/0011-tenant-turns.md): after this many jobs of one tenant
+    # in a row, a worker runs the oldest due job of another tenant, if any, so one retailer's
+    # backlog never holds up the others' returns for long. 0: strict queue order.
+    worker_tenant_turn: int = Field(default=8, ge=0, le=100_000)
     job_lease_seconds: float = 60.0
     poll_interval_seconds: float = 300.0
     monitor_interval_seconds: float = 300.0  # continuous reconciliation of every tenant

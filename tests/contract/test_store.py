@@ -239,6 +239,70 @@ def test_a_claim_for_some_tenants_takes_only_their_jobs_in_the_usual_order(
     assert claim(None) is None
 
 
+def test_a_claim_passing_over_a_tenant_takes_the_others_jobs_in_the_usual_order(
+    db: Database, clock
+) -> None:
+    """A tenant's turn (ADR 0011): every tier passes over the busy tenant's older jobs, alone
+    or with the tenant filter; with nobody else due there is nothing to claim."""
+    with db.begin() as conn:
+        for tenant in ("a", "b", "c"):
+            for n in (1, 2):
+                jobqueue.enqueue(
+                    conn,
+                    tenant=tenant,
+                    kind="advance",
+                    serial_key=f"return:{tenant}:R{n}",
+                    payload={},
+                    now=clock.now(),
+                )
+            clock.advance(seconds=1)
+    with db.begin() as conn:  # c's first job is leased by a worker that then dies
+        dead = jobqueue.claim(conn, worker="gone", now=clock.now(), lease=LEASE, tenants={"c"})
+    assert dead is not None
+    clock.advance(seconds=31)
+    with db.begin() as conn:  # a priority kind for the busy tenant and for b
+        for tenant in ("a", "b"):
+            jobqueue.enqueue(
+                conn,
+                tenant=tenant,
+                kind="khaos_push",
+                serial_key=f"khaos:{tenant}:stock-status",
+                payload={},
+                now=clock.now(),
+            )
+
+    def claim(passing_over: str, tenants: set[str] | None = None) -> jobqueue.Job | None:
+        with db.begin() as conn:
+            job = jobqueue.claim(
+                conn,
+                worker="w",
+                now=clock.now(),
+                lease=LEASE,
+                tenants=tenants,
+                passing_over=passing_over,
+            )
+            if job is not None:
+                jobqueue.succeed(conn, job, now=clock.now())
+            return job
+
+    first = claim("a", {"a", "c"})  # the filter and the turn together: only c's
+    assert first is not None
+    assert (first.tenant, first.serial_key, first.attempts) == ("c", "return:c:R1", 2)
+    taken = []
+    while (job := claim("a")) is not None:
+        taken.append((job.tenant, job.kind, job.serial_key))
+    assert taken == [
+        ("b", "khaos_push", "khaos:b:stock-status"),
+        ("b", "advance", "return:b:R1"),
+        ("b", "advance", "return:b:R2"),
+        ("c", "advance", "return:c:R2"),
+    ]
+    assert claim("a", {"a"}) is None
+    left = claim("b")  # a's jobs are there for anyone else
+    assert left is not None
+    assert (left.tenant, left.kind) == ("a", "khaos_push")
+
+
 def test_a_retry_while_the_same_work_is_pending_again_is_superseded(db: Database, clock) -> None:
     """A job fails while its dedupe twin was queued: one pending job remains, the twin.
 

@@ -8,6 +8,7 @@ worker took over) makes the old worker's outcome a no-op.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import random
 import threading
@@ -67,6 +68,7 @@ class Worker:
         seed: int | None = None,
         tenants: Collection[str] | None = None,
         pinned: bool = False,
+        turn: int = 0,
     ) -> None:
         self.ctx = ctx
         # Only these tenants' jobs are run (None: every tenant's); see `for_tenants`. A pinned
@@ -76,6 +78,15 @@ class Worker:
         self.tenants = frozenset(tenants) if tenants is not None else None
         self._claim_filter = self.tenants if pinned else None
         self._switching = threading.Lock()
+        # Tenant turns (docs/decisions/0011-tenant-turns.md): after `turn` jobs of one tenant
+        # in a row, the next claim passes over that tenant if any other has a job due. 0: the
+        # queue's own order only. A worker with one tenant has nobody to give a turn to.
+        many = self.tenants is None or len(self.tenants) > 1
+        self.turn = turn if many else 0
+        self._turns = threading.Lock()
+        self._serving: str | None = None
+        self._in_a_row = 0
+        self.turns_given = 0  # claims that went to another tenant's job (tests, metrics)
         self.handlers = handlers
         self.name = name
         self.threads = threads
@@ -125,18 +136,42 @@ class Worker:
         return True
 
     def _claim(self, slot: str) -> Job | None:
-        """Claim a job; _NotMine (the claim rolled back) when it is another tenant's."""
+        """Claim a job; _NotMine (the claim rolled back) when it is another tenant's.
+
+        When it is another tenant's turn (`turn` jobs of one tenant in a row), the claim first
+        passes over that tenant; if no other tenant has a job due, it claims as usual (same
+        transaction) and the count starts again, so a lone tenant costs one such read every
+        `turn` jobs.
+        """
+        with self._turns:
+            passing_over = self._serving if self.turn and self._in_a_row >= self.turn else None
+        claim = functools.partial(
+            jobqueue.claim,
+            worker=f"{self.name}/{slot}",
+            now=self.ctx.clock.now(),
+            lease=self.lease,
+            tenants=self._claim_filter,
+        )
         with self.ctx.db.begin() as conn:
-            job = jobqueue.claim(
-                conn,
-                worker=f"{self.name}/{slot}",
-                now=self.ctx.clock.now(),
-                lease=self.lease,
-                tenants=self._claim_filter,
-            )
+            job = claim(conn, passing_over=passing_over) if passing_over is not None else None
+            if passing_over is not None and job is None:
+                with self._turns:
+                    self._in_a_row = 0  # nobody else is waiting: ask again `turn` jobs later
+            job = job or claim(conn)
             if job is not None and self.tenants is not None and job.tenant not in self.tenants:
                 raise _NotMine(job)
+        if job is not None:
+            self._served(job, gave_turn=passing_over is not None and job.tenant != passing_over)
         return job
+
+    def _served(self, job: Job, *, gave_turn: bool) -> None:
+        with self._turns:
+            if job.tenant == self._serving:
+                self._in_a_row += 1
+            else:
+                self._serving, self._in_a_row = job.tenant, 1
+            if gave_turn:
+                self.turns_given += 1
 
     def _failed(self, job: Job, exc: Exception) -> None:
         ctx = self.ctx

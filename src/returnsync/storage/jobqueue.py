@@ -162,6 +162,7 @@ def claim(
     now: datetime,
     lease: timedelta,
     tenants: Collection[str] | None = None,
+    passing_over: str | None = None,
 ) -> Job | None:
     """Lease the next runnable job to `worker`, or return None. Call inside a transaction.
 
@@ -174,6 +175,10 @@ def claim(
     `tenants`: only jobs of these tenants (a worker claims for the tenants it is configured
     for, docs/decisions/0010-workers-by-tenant.md); None: every tenant's. The filtered read
     walks the same index, passing over other tenants' rows.
+
+    `passing_over`: not this tenant's jobs (a worker that has run a run of one tenant's jobs
+    gives the others a turn, docs/decisions/0011-tenant-turns.md); the read walks the index
+    past that tenant's rows, so it costs more the longer its backlog.
     """
     by_tenant = tenants is not None
     if by_tenant and not tenants:
@@ -181,11 +186,14 @@ def claim(
     params: dict[str, Any] = {"now": now}
     if tenants is not None:
         params["tenants"] = sorted(tenants)
+    other = passing_over is not None
+    if other:
+        params["passing_over"] = passing_over
     if conn.dialect.name != "postgresql":  # no row locks to take: all three sets in one query
-        stmt = _sqlite_candidates(by_tenant=by_tenant)
+        stmt = _sqlite_candidates(by_tenant=by_tenant, other=other)
         return _claim_from(conn, stmt, params, worker=worker, now=now, lease=lease)
     for runnable in Runnable:
-        stmt = _candidates(runnable, pg=True, by_tenant=by_tenant)
+        stmt = _candidates(runnable, pg=True, by_tenant=by_tenant, other=other)
         job = _claim_from(conn, stmt, params, worker=worker, now=now, lease=lease)
         if job is not None:
             return job
@@ -201,7 +209,9 @@ class Runnable(StrEnum):
 
 
 @functools.cache
-def _candidates(runnable: Runnable, *, pg: bool, by_tenant: bool = False) -> Select[Any]:
+def _candidates(
+    runnable: Runnable, *, pg: bool, by_tenant: bool = False, other: bool = False
+) -> Select[Any]:
     """The claim query, built once: statements are executed thousands of times a minute."""
     now: Any = bindparam("now")
     pending_now = and_(jobs.c.status == JobStatus.PENDING.value, jobs.c.run_after <= now)
@@ -215,17 +225,19 @@ def _candidates(runnable: Runnable, *, pg: bool, by_tenant: bool = False) -> Sel
     stmt = select(jobs.c.id, jobs.c.serial_key, jobs.c.attempts).where(where)
     if by_tenant:
         stmt = stmt.where(jobs.c.tenant.in_(bindparam("tenants", expanding=True)))
+    if other:
+        stmt = stmt.where(jobs.c.tenant != bindparam("passing_over"))
     stmt = stmt.order_by(jobs.c.run_after, jobs.c.id).limit(CLAIM_CANDIDATES)
     return stmt.with_for_update(skip_locked=True) if pg else stmt
 
 
 @functools.cache
-def _sqlite_candidates(*, by_tenant: bool = False) -> Select[Any]:
+def _sqlite_candidates(*, by_tenant: bool = False, other: bool = False) -> Select[Any]:
     """SQLite: the three candidate sets as one UNION ALL, each still read in index order
     (one round trip instead of three; PostgreSQL cannot lock rows of a UNION)."""
     tiers = []
     for rank, runnable in enumerate(Runnable):
-        tier = _candidates(runnable, pg=False, by_tenant=by_tenant).add_columns(
+        tier = _candidates(runnable, pg=False, by_tenant=by_tenant, other=other).add_columns(
             jobs.c.run_after, literal_column(str(rank)).label("tier")
         )
         tiers.append(select(tier.subquery()))

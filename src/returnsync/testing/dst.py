@@ -7,7 +7,8 @@ unchanged: webhooks enter through `services.intake`, Khaos pulls through
 `services.channel.returns_page` and pushes through `intake.accept_khaos_push`, jobs run
 through `engine.worker.Worker.run_once`, the sweep through `engine.scheduler.Scheduler.tick`.
 In half the scenarios the workers are pinned to every tenant, so they claim through the
-tenant filter (docs/decisions/0010-workers-by-tenant.md).
+tenant filter (docs/decisions/0010-workers-by-tenant.md); the workers' tenant turn (0, 1, 2
+or 8 jobs, docs/decisions/0011-tenant-turns.md) is drawn per scenario too.
 
 A scenario is three phases:
 1. chaos: a seeded scheduler picks one action per step (ZigZag moves a return on, a webhook
@@ -214,6 +215,8 @@ class Simulation:
         )
         self.workers = 0
         self.claim_tenants: frozenset[str] | None = None  # a pinned worker's (see _setup)
+        self.turn = 0  # tenant turns of the workers (see _setup)
+        self.turns_given = 0  # by the workers replaced so far (see _new_worker)
         self.killed = 0
         self.zombies: list[Job] = []
         self.handlers: dict[str, Any] = {kind: self._wrap(fn) for kind, fn in HANDLERS.items()}
@@ -235,6 +238,8 @@ class Simulation:
                 self._setup()
                 self._chaos()
                 self._drain()
+                self.turns_given += self.worker.turns_given
+                self.stats["tenant_turns"] = self.turns_given
                 with self.plan.suspended(), self.db.begin() as conn:
                     truths = [w.truth() for w in self.worlds.values()]
                     self.violations += check_final(conn, truths, self.stats)
@@ -276,11 +281,16 @@ class Simulation:
             self.ctx.tenants[world.tenant.id] = world.tenant
         if rng.random() < 0.5:  # workers pinned to every tenant: the filtered claim
             self.claim_tenants = frozenset(self.worlds)
-            self.worker = self._new_worker()
+        # Tenant turns: after this many jobs of one tenant, a claim passes over it (0: never)
+        self.turn = rng.choice((0, 1, 2, 8))
+        self.worker = self._new_worker()
         for name in self.weights:
             self.weights[name] *= rng.choice((0.25, 0.5, 1.0, 1.0, 2.0))
         pinned = f", workers pinned to {sorted(self.claim_tenants)}" if self.claim_tenants else ""
-        self._log(f"seed {self.seed}: {self.steps} chaos steps{pinned}, weights {self.weights}")
+        self._log(
+            f"seed {self.seed}: {self.steps} chaos steps{pinned}, tenant turn {self.turn}, "
+            f"weights {self.weights}"
+        )
 
     def _tenant_world(self, n: int) -> TenantWorld:
         rng = self.rng
@@ -667,6 +677,8 @@ class Simulation:
 
     def _new_worker(self, name: str = "") -> Worker:
         self.workers += 1
+        if not name and hasattr(self, "worker"):  # the worker it replaces: count its turns
+            self.turns_given += self.worker.turns_given
         return Worker(
             self.ctx,
             self.handlers,
@@ -674,6 +686,7 @@ class Simulation:
             seed=self.rng.randrange(2**32),
             tenants=self.claim_tenants,
             pinned=self.claim_tenants is not None,
+            turn=self.turn,
         )
 
     def _wrap(self, handler: Callable[[Context, Job], Any]) -> Callable[[Context, Job], None]:
