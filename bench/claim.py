@@ -1,4 +1,4 @@
-"""The job claim on a backlog: every tenant, all tenants named, and workers pinned to one.
+"""The job claim on a backlog: every tenant, tenants named, pinned to one, passing over one.
 
     python -m bench claim [--backlog 6000] [--claims 300] [--database sqlite,postgres]
 
@@ -12,7 +12,10 @@ timed `--claims` times per case, each claim in its own transaction and put back 
   operator's tenants file: why a worker that is not pinned claims unfiltered);
 - `small only`: a worker pinned to a tenant with a fifth of the backlog;
 - `tiny only`: pinned to the tenant whose only job sits behind the whole backlog (the
-  index walk passes over every other due job first; docs/decisions/0010).
+  index walk passes over every other due job first; docs/decisions/0010);
+- `passing over big`: every tenant but `big`, the claim a worker makes when it gives the
+  other tenants a turn (docs/decisions/0011). When the busy tenant is alone, that claim
+  walks its whole backlog and finds nothing, at about the cost of `tiny only`.
 Figures are medians in microseconds, and each case's ratio to the baseline.
 """
 
@@ -39,12 +42,14 @@ NOW = datetime(2026, 12, 4, 12, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
 SHARES = ("big", "big", "big", "mid", "small")  # by job number: 60 % / 20 % / 20 %
 FOUR = frozenset({"big", "mid", "small", "tiny"})
-CASES: dict[str, frozenset[str] | None] = {
-    "every tenant": None,
-    "all four named": FOUR,
-    "300 named": FOUR | {f"other{n:03d}" for n in range(296)},  # an operator's whole file
-    "small only": frozenset({"small"}),
-    "tiny only": frozenset({"tiny"}),
+# case: (the tenants claimed for, None for every tenant; the tenant passed over)
+CASES: dict[str, tuple[frozenset[str] | None, str | None]] = {
+    "every tenant": (None, None),
+    "all four named": (FOUR, None),
+    "300 named": (FOUR | {f"other{n:03d}" for n in range(296)}, None),  # a whole file
+    "small only": (frozenset({"small"}), None),
+    "tiny only": (frozenset({"tiny"}), None),
+    "passing over big": (None, "big"),
 }
 _PUT_BACK = (
     update(jobs)
@@ -76,12 +81,21 @@ def _fill(db: Database, backlog: int) -> None:
             )
 
 
-def _median_us(db: Database, tenants: frozenset[str] | None, claims: int) -> float:
+def _median_us(
+    db: Database, tenants: frozenset[str] | None, claims: int, passing_over: str | None = None
+) -> float:
     seconds = []
     for _ in range(claims):
         with db.begin() as conn:
             started = time.perf_counter()
-            job = jobqueue.claim(conn, worker="bench", now=NOW, lease=LEASE, tenants=tenants)
+            job = jobqueue.claim(
+                conn,
+                worker="bench",
+                now=NOW,
+                lease=LEASE,
+                tenants=tenants,
+                passing_over=passing_over,
+            )
             seconds.append(time.perf_counter() - started)
             if job is None:
                 raise RuntimeError(f"nothing claimed for {sorted(tenants or ['every'])}")
@@ -97,7 +111,10 @@ def measure(kind: str, backlog: int, claims: int, workdir: Path) -> dict[str, fl
         try:
             _fill(db, backlog)
             _median_us(db, None, 20)  # warm the statement caches
-            return {case: _median_us(db, tenants, claims) for case, tenants in CASES.items()}
+            return {
+                case: _median_us(db, tenants, claims, passing_over)
+                for case, (tenants, passing_over) in CASES.items()
+            }
         finally:
             db.dispose()
 
@@ -110,7 +127,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-claim-") as scratch:
         workdir = Path(scratch)
         figures = {kind: measure(kind, args.backlog, args.claims, workdir) for kind in kinds}
-    rows = []
+    rows: list[dict[str, str]] = []
     for kind, medians in figures.items():
         base = medians["every tenant"]
         rows.extend(

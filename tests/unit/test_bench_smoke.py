@@ -98,9 +98,10 @@ def test_claim_smoke(tmp_path, pg_admin_url):
             "300 named",
             "small only",
             "tiny only",
+            "passing over big",
         ]
         assert all(_number(us) for us in medians.values())
-    assert len(result["rows"]) == 5 * len(result["median_us"])
+    assert len(result["rows"]) == 6 * len(result["median_us"])
 
 
 @pytest.mark.skipif(
