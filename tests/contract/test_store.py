@@ -180,27 +180,29 @@ def test_a_khaos_push_is_claimed_before_older_jobs(db: Database, clock) -> None:
     assert kinds == ["khaos_push", "advance", "advance", "advance"]
 
 
-def test_a_claim_for_some_tenants_takes_only_their_jobs_in_the_usual_order(
-    db: Database, clock
-) -> None:
-    """Every tier (Khaos push, expired lease, pending) keeps to the tenants asked for."""
+def _every_tier(db: Database, clock, *, dead: str, pushes: tuple[str, ...]) -> None:
+    """Jobs of tenants a, b and c in every claim tier: two pending `advance` jobs each (a's
+    oldest), the first of `dead`'s leased by a worker that died (lease expired), and a
+    Khaos push (a priority kind, newer than every other job) for each of `pushes`."""
     with db.begin() as conn:
         for tenant in ("a", "b", "c"):
-            for kind, key in (
-                ("advance", f"return:{tenant}:R1"),
-                ("advance", f"return:{tenant}:R2"),
-            ):
+            for n in (1, 2):
                 jobqueue.enqueue(
-                    conn, tenant=tenant, kind=kind, serial_key=key, payload={}, now=clock.now()
+                    conn,
+                    tenant=tenant,
+                    kind="advance",
+                    serial_key=f"return:{tenant}:R{n}",
+                    payload={},
+                    now=clock.now(),
                 )
             clock.advance(seconds=1)
-    with db.begin() as conn:  # b's first job is leased by a worker that then dies
-        dead = jobqueue.claim(conn, worker="gone", now=clock.now(), lease=LEASE, tenants={"b"})
-    assert dead is not None
-    assert (dead.tenant, dead.serial_key) == ("b", "return:b:R1")
+    with db.begin() as conn:
+        gone = jobqueue.claim(conn, worker="gone", now=clock.now(), lease=LEASE, tenants={dead})
+    assert gone is not None
+    assert (gone.tenant, gone.serial_key) == (dead, f"return:{dead}:R1")
     clock.advance(seconds=31)
-    with db.begin() as conn:  # newer than every other job, but a priority kind
-        for tenant in ("c", "b"):
+    with db.begin() as conn:
+        for tenant in pushes:
             jobqueue.enqueue(
                 conn,
                 tenant=tenant,
@@ -209,6 +211,13 @@ def test_a_claim_for_some_tenants_takes_only_their_jobs_in_the_usual_order(
                 payload={},
                 now=clock.now(),
             )
+
+
+def test_a_claim_for_some_tenants_takes_only_their_jobs_in_the_usual_order(
+    db: Database, clock
+) -> None:
+    """Every tier (Khaos push, expired lease, pending) keeps to the tenants asked for."""
+    _every_tier(db, clock, dead="b", pushes=("c", "b"))
 
     def claim(tenants: set[str] | None) -> jobqueue.Job | None:
         with db.begin() as conn:
@@ -244,32 +253,7 @@ def test_a_claim_passing_over_a_tenant_takes_the_others_jobs_in_the_usual_order(
 ) -> None:
     """A tenant's turn (ADR 0011): every tier passes over the busy tenant's older jobs, alone
     or with the tenant filter; with nobody else due there is nothing to claim."""
-    with db.begin() as conn:
-        for tenant in ("a", "b", "c"):
-            for n in (1, 2):
-                jobqueue.enqueue(
-                    conn,
-                    tenant=tenant,
-                    kind="advance",
-                    serial_key=f"return:{tenant}:R{n}",
-                    payload={},
-                    now=clock.now(),
-                )
-            clock.advance(seconds=1)
-    with db.begin() as conn:  # c's first job is leased by a worker that then dies
-        dead = jobqueue.claim(conn, worker="gone", now=clock.now(), lease=LEASE, tenants={"c"})
-    assert dead is not None
-    clock.advance(seconds=31)
-    with db.begin() as conn:  # a priority kind for the busy tenant and for b
-        for tenant in ("a", "b"):
-            jobqueue.enqueue(
-                conn,
-                tenant=tenant,
-                kind="khaos_push",
-                serial_key=f"khaos:{tenant}:stock-status",
-                payload={},
-                now=clock.now(),
-            )
+    _every_tier(db, clock, dead="c", pushes=("a", "b"))
 
     def claim(passing_over: str, tenants: set[str] | None = None) -> jobqueue.Job | None:
         with db.begin() as conn:

@@ -9,28 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from returnsync.adapters.notify.fake import FakeNotifier
 from returnsync.bootstrap import runtime
 from returnsync.config import Settings
-from returnsync.services.context import Context
 from returnsync.storage import jobqueue
-from returnsync.testing.tenants import make_tenant
+from returnsync.testing.tenants import tenants_context
 
 if TYPE_CHECKING:
     from returnsync.engine.worker import Worker
     from returnsync.storage.db import Database
-
-
-def _context(db: Database, clock: Any, *tenants: str, **settings: Any) -> Context:
-    return Context(
-        settings=Settings(database_url=db.url, **settings),
-        db=db,
-        clock=clock,
-        tenants={t: make_tenant(t) for t in tenants},
-        notifier=FakeNotifier(),
-        platform_factory=lambda _t: None,
-        gateway_factory=lambda _t: None,
-    )
 
 
 def _enqueue(db: Database, clock: Any, tenant: str, count: int) -> None:
@@ -59,7 +45,7 @@ def _run_all(worker: Worker) -> list[str]:
 def test_a_backlog_gives_the_other_tenants_a_turn(db: Database, clock: Any) -> None:
     """acme's burst came first; beta's and gamma's jobs run after two of acme's, not after
     all of them, and the queue order is kept inside each tenant."""
-    ctx = _context(db, clock, "acme", "beta", "gamma", worker_tenant_turn=2)
+    ctx = tenants_context(db, clock, "acme", "beta", "gamma", worker_tenant_turn=2)
     _enqueue(db, clock, "acme", 7)
     _enqueue(db, clock, "beta", 2)
     _enqueue(db, clock, "gamma", 1)
@@ -75,7 +61,7 @@ def test_a_backlog_gives_the_other_tenants_a_turn(db: Database, clock: Any) -> N
 
 
 def test_without_turns_the_queue_order_is_kept(db: Database, clock: Any) -> None:
-    ctx = _context(db, clock, "acme", "beta", worker_tenant_turn=0)
+    ctx = tenants_context(db, clock, "acme", "beta", worker_tenant_turn=0)
     _enqueue(db, clock, "acme", 4)
     _enqueue(db, clock, "beta", 1)
     worker = runtime(ctx).worker
@@ -88,7 +74,7 @@ def test_a_lone_busy_tenant_keeps_its_order_and_is_asked_about_once_a_turn(
 ) -> None:
     """Nobody else due: every job runs in order, and the claim that passes over the busy
     tenant (a longer read) is tried once every `turn` jobs, not on every claim."""
-    ctx = _context(db, clock, "acme", "beta", worker_tenant_turn=3)
+    ctx = tenants_context(db, clock, "acme", "beta", worker_tenant_turn=3)
     _enqueue(db, clock, "acme", 10)
     passing: list[str | None] = []
     claim = jobqueue.claim
@@ -108,7 +94,7 @@ def test_a_lone_busy_tenant_keeps_its_order_and_is_asked_about_once_a_turn(
 
 
 def test_a_worker_of_one_tenant_takes_no_turns(db: Database, clock: Any) -> None:
-    ctx = _context(db, clock, "acme", "beta", worker_tenant_turn=2)
+    ctx = tenants_context(db, clock, "acme", "beta", worker_tenant_turn=2)
     assert runtime(ctx, tenants=["acme"]).worker.turn == 0
     assert runtime(ctx).worker.turn == 2
 

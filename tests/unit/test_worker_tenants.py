@@ -14,15 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from returnsync.adapters.notify.fake import FakeNotifier
 from returnsync.bootstrap import runtime
 from returnsync.config import Settings
 from returnsync.engine.worker import Worker, for_tenants
 from returnsync.errors import ConfigError
-from returnsync.services.context import Context
 from returnsync.simulators.demo.tenantsfile import tenants_toml
 from returnsync.storage import jobqueue
-from returnsync.testing.tenants import make_tenant
+from returnsync.testing.tenants import make_tenant, tenants_context
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -46,15 +44,7 @@ def test_the_setting_takes_a_comma_separated_list(monkeypatch: pytest.MonkeyPatc
 
 def test_a_worker_leaves_other_tenants_jobs_pending(db: Database, clock: Any) -> None:
     """A worker configured for acme only never claims (and so never buries) beta's job."""
-    ctx = Context(
-        settings=Settings(database_url=db.url, worker_tenants=["acme"]),
-        db=db,
-        clock=clock,
-        tenants={"acme": make_tenant("acme"), "beta": make_tenant("beta")},
-        notifier=FakeNotifier(),
-        platform_factory=lambda _t: None,
-        gateway_factory=lambda _t: None,
-    )
+    ctx = tenants_context(db, clock, "acme", "beta", worker_tenants=["acme"])
     with db.begin() as conn:
         for tenant in ("beta", "acme"):
             jobqueue.enqueue(
@@ -83,15 +73,7 @@ def test_a_worker_that_meets_another_tenants_job_leaves_it_and_filters_from_then
     """Not pinned, a worker claims unfiltered (cheapest) until a job of a tenant missing
     from its file turns up: that claim is rolled back (the job untouched) and the worker
     claims only its own tenants' jobs from then on, with one warning."""
-    ctx = Context(
-        settings=Settings(database_url=db.url),
-        db=db,
-        clock=clock,
-        tenants={"acme": make_tenant("acme")},  # this machine's file lacks beta
-        notifier=FakeNotifier(),
-        platform_factory=lambda _t: None,
-        gateway_factory=lambda _t: None,
-    )
+    ctx = tenants_context(db, clock, "acme")  # this machine's file lacks beta
     with db.begin() as conn:
         for tenant in ("beta", "acme", "acme"):
             jobqueue.enqueue(

@@ -1,11 +1,20 @@
-"""A complete, valid tenant for tests (as in the demo world), its secrets derived from its id."""
+"""A complete, valid tenant for tests (as in the demo world), its secrets derived from its id;
+and a context of such tenants with no outside systems (for engine tests)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, NoReturn
+
 from pydantic import SecretStr
 
-from returnsync.config import GatewayTenant, KhaosTenant, Tenant, ZigZagTenant
+from returnsync.adapters.notify.fake import FakeNotifier
+from returnsync.config import GatewayTenant, KhaosTenant, Settings, Tenant, ZigZagTenant
 from returnsync.domain.model import Disposition
+from returnsync.services.context import Context
+
+if TYPE_CHECKING:
+    from returnsync.ports import Clock
+    from returnsync.storage.db import Database
 
 
 def make_tenant(tenant_id: str, retailer_code: str | None = None) -> Tenant:
@@ -31,3 +40,20 @@ def make_tenant(tenant_id: str, retailer_code: str | None = None) -> Tenant:
         ),
         gateway=GatewayTenant(api_key=SecretStr(f"sk_test_{tenant_id}")),
     )
+
+
+def tenants_context(db: Database, clock: Clock, *tenant_ids: str, **settings: Any) -> Context:
+    """A context for `tenant_ids` on `db` (settings as given), without outside systems."""
+    return Context(
+        settings=Settings(database_url=db.url, **settings),
+        db=db,
+        clock=clock,
+        tenants={t: make_tenant(t) for t in tenant_ids},
+        notifier=FakeNotifier(),
+        platform_factory=_no_outside_systems,
+        gateway_factory=_no_outside_systems,
+    )
+
+
+def _no_outside_systems(tenant: Tenant) -> NoReturn:
+    raise RuntimeError(f"this test context has no ZigZag or gateway (tenant {tenant.id})")
