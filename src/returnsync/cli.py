@@ -10,13 +10,16 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from returnsync.errors import ConfigError, ConnectorError
+
+if TYPE_CHECKING:
+    from returnsync.engine.worker import Worker
 
 app = typer.Typer(
     help="returnsync: ZigZag returns -> Khaos Control credit notes -> gateway refunds, in step.",
@@ -144,15 +147,21 @@ def worker(
     from returnsync.bootstrap import runtime  # noqa: PLC0415
 
     rt = runtime(_context(tenants), name=name, threads=threads, tenants=for_tenant or ())
-    claimed = sorted(rt.worker.tenants or ())
-    more = f" and {len(claimed) - 10} more" if len(claimed) > 10 else ""
-    shown = ", ".join(claimed[:10]) + more
-    console.print(f"worker {rt.worker.name}: {rt.worker.threads} thread(s), jobs of {shown}")
+    console.print(worker_banner(rt.worker))
     rt.worker.start()
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
         rt.worker.stop()
+
+
+def worker_banner(worker: Worker) -> str:
+    """What a starting worker says of itself: threads, whose jobs, its tenant turn."""
+    claimed = sorted(worker.tenants or ())
+    more = f" and {len(claimed) - 10} more" if len(claimed) > 10 else ""
+    shown = ", ".join(claimed[:10]) + more
+    turns = f"; another tenant's turn after {worker.turn} jobs of one" if worker.turn else ""
+    return f"worker {worker.name}: {worker.threads} thread(s), jobs of {shown}{turns}"
 
 
 @app.command()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from returnsync.bootstrap import runtime
+from returnsync.cli import worker_banner
 from returnsync.config import Settings
 from returnsync.storage import jobqueue
 from returnsync.testing.tenants import tenants_context
@@ -106,3 +107,15 @@ def test_the_setting_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("RETURNSYNC_WORKER_TENANT_TURN", "-1")
     with pytest.raises(ValueError, match="worker_tenant_turn"):
         Settings()
+
+
+def test_a_starting_worker_says_when_it_gives_turns(db: Database, clock: Any) -> None:
+    """`returnsync worker` prints whom it claims for and its tenant turn (none with one)."""
+    ctx = tenants_context(db, clock, "acme", "beta", worker_tenant_turn=5)
+    both = runtime(ctx, name="w9").worker
+    assert worker_banner(both) == (
+        "worker w9: 2 thread(s), jobs of acme, beta; another tenant's turn after 5 jobs of one"
+    )
+    assert worker_banner(runtime(ctx, name="w9", tenants=["acme"]).worker) == (
+        "worker w9: 2 thread(s), jobs of acme"
+    )
