@@ -29,7 +29,9 @@ app = typer.Typer(
 sim_app = typer.Typer(help="Run a simulator of an outside system as a real HTTP server.")
 config_app = typer.Typer(help="Inspect the configuration.")
 db_app = typer.Typer(help="Database schema.")
-jobs_app = typer.Typer(help="The job queue: list, retry dead jobs, prune finished ones.")
+jobs_app = typer.Typer(
+    help="The job queue: list, backlog per tenant, retry dead jobs, prune finished ones."
+)
 inbox_app = typer.Typer(help="Inbound messages as stored: list, replay quarantined ones.")
 sku_app = typer.Typer(help="Fix SKU mapping problems (audited).")
 app.add_typer(sim_app, name="sim")
@@ -185,6 +187,32 @@ def jobs_list(
 
     rows = queries.jobs(_context(tenants), status=status)
     _print_rows(rows, fmt, ["id", "tenant", "kind", "status", "attempts", "last_error"])
+
+
+@jobs_app.command("backlog")
+def jobs_backlog(
+    fmt: str = typer.Option("table", "--format", help="table|json"),
+    tenants: TenantsOpt = None,
+) -> None:
+    """Unfinished jobs per tenant: due now and for how long, waiting, running, dead."""
+    from returnsync.services import queries  # noqa: PLC0415
+
+    rows = queries.job_backlog(_context(tenants))
+    if fmt != "json":
+        for row in rows:
+            row["due for"] = _age(row["due_for_seconds"]) if row["due"] else ""
+    _print_rows(rows, fmt, ["tenant", "due", "due for", "waiting", "running", "dead"])
+
+
+def _age(seconds: int) -> str:
+    """`45 s`, `12 min`, `3.5 h`, `2.0 days`."""
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7_200:
+        return f"{seconds // 60} min"
+    if seconds < 172_800:
+        return f"{seconds / 3_600:.1f} h"
+    return f"{seconds / 86_400:.1f} days"
 
 
 @jobs_app.command("retry")

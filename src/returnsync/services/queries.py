@@ -42,6 +42,18 @@ def summary(ctx: Context) -> dict[str, Any]:
         }
 
 
+def job_backlog(ctx: Context) -> list[dict[str, Any]]:
+    """Unfinished jobs per tenant (`jobqueue.backlog`), with `due_for_seconds`: how long the
+    oldest due job has been runnable (0 when none is due)."""
+    now = ctx.clock.now()
+    with ctx.db.begin() as conn:
+        rows = jobqueue.backlog(conn, now=now)
+    for row in rows:
+        oldest = row["oldest_due"]
+        row["due_for_seconds"] = round((now - oldest).total_seconds()) if oldest else 0
+    return rows
+
+
 def returns(ctx: Context, *, tenant: str | None, state: str | None) -> list[dict[str, Any]]:
     """Returns without their snapshots."""
     with ctx.db.begin() as conn:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     and_,
     bindparam,
+    case,
     delete,
     func,
     literal_column,
@@ -541,6 +542,39 @@ def counts(conn: Connection) -> dict[str, int]:
     """Jobs per status."""
     rows = conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status))
     return {status: int(n) for status, n in rows}
+
+
+def backlog(conn: Connection, *, now: datetime) -> list[dict[str, Any]]:
+    """Per tenant with unfinished jobs: `due` (pending, runnable now), `waiting` (pending,
+    later: retries, delayed syncs), `running`, `dead`, and `oldest_due` (the `run_after` of
+    its oldest due job: how long its queue has been waiting). Most due first."""
+    pending = jobs.c.status == JobStatus.PENDING.value
+    due = pending & (jobs.c.run_after <= now)
+
+    def count(condition: Any) -> Any:
+        return func.sum(case((condition, 1), else_=0))
+
+    stmt = (
+        select(
+            jobs.c.tenant,
+            count(due).label("due"),
+            count(pending & (jobs.c.run_after > now)).label("waiting"),
+            count(jobs.c.status == JobStatus.RUNNING.value).label("running"),
+            count(jobs.c.status == JobStatus.DEAD.value).label("dead"),
+            func.min(case((due, jobs.c.run_after))).label("oldest_due"),
+        )
+        .where(
+            jobs.c.status.in_(
+                [JobStatus.PENDING.value, JobStatus.RUNNING.value, JobStatus.DEAD.value]
+            )
+        )
+        .group_by(jobs.c.tenant)
+    )
+    rows = [dict(row) for row in conn.execute(stmt).mappings()]
+    for row in rows:
+        for name in ("due", "waiting", "running", "dead"):
+            row[name] = int(row[name])
+    return sorted(rows, key=lambda r: (-r["due"], r["tenant"]))
 
 
 def listing(
