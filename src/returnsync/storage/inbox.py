@@ -102,9 +102,12 @@ def _unless_stored(stmt: Any) -> Any:
     return stmt.on_conflict_do_nothing()
 
 
+_BY_ID = select(inbox).where(inbox.c.id == bindparam("id"))
+
+
 def get(conn: Connection, message_id: int) -> InboxMessage | None:
     """The message with this id, or None."""
-    row = conn.execute(select(inbox).where(inbox.c.id == message_id)).first()
+    row = conn.execute(_BY_ID, {"id": message_id}).first()
     return None if row is None else _message(row)
 
 

@@ -421,18 +421,37 @@ def pending_twins(
     return [(int(i), dict(payload)) for i, payload in rows]
 
 
+_PENDING_KEYS = (
+    select(jobs.c.serial_key)
+    .where(
+        jobs.c.serial_key.in_(bindparam("keys", expanding=True)),
+        jobs.c.kind == bindparam("kind"),
+        jobs.c.status == JobStatus.PENDING.value,
+    )
+    .distinct()
+)
+
+
 def pending_keys(conn: Connection, *, kind: str, serial_keys: Iterable[str]) -> set[str]:
     """The serial keys, of those given, that have a pending (not yet claimed) job of `kind`."""
-    rows = conn.execute(
-        select(jobs.c.serial_key)
-        .where(
-            jobs.c.serial_key.in_(set(serial_keys)),
-            jobs.c.kind == kind,
-            jobs.c.status == JobStatus.PENDING.value,
-        )
-        .distinct()
-    )
+    keys = sorted(set(serial_keys))
+    if not keys:
+        return set()
+    rows = conn.execute(_PENDING_KEYS, {"keys": keys, "kind": kind})
     return {str(key) for (key,) in rows}
+
+
+_ABSORB = (
+    update(jobs)
+    .where(
+        jobs.c.id.in_(bindparam("ids", expanding=True)),
+        jobs.c.status == JobStatus.PENDING.value,
+    )
+    .values(
+        status=JobStatus.SUCCEEDED.value, last_error=bindparam("why"), updated_at=bindparam("now")
+    )
+    .returning(jobs.c.id)
+)
 
 
 def absorb(conn: Connection, job_ids: list[int], *, into: Job, now: datetime) -> list[int]:
@@ -440,14 +459,7 @@ def absorb(conn: Connection, job_ids: list[int], *, into: Job, now: datetime) ->
     if not job_ids:
         return []
     closed = conn.execute(
-        update(jobs)
-        .where(jobs.c.id.in_(job_ids), jobs.c.status == JobStatus.PENDING.value)
-        .values(
-            status=JobStatus.SUCCEEDED.value,
-            last_error=f"coalesced into job {into.id}",
-            updated_at=now,
-        )
-        .returning(jobs.c.id)
+        _ABSORB, {"ids": job_ids, "why": f"coalesced into job {into.id}", "now": now}
     )
     return [int(i) for i in closed.scalars()]
 
@@ -461,26 +473,37 @@ def retry(conn: Connection, job: Job, *, now: datetime, run_after: datetime, err
     """
     _key_lock(conn, job.serial_key, wait=True)
     twin = _pending_twin(conn, job)
-    outcome: dict[str, Any] = (
-        {
-            "status": JobStatus.PENDING.value,
-            "run_after": run_after,
-            "last_error": error[:4000],
-        }
-        if twin is None
-        else {
-            "status": JobStatus.SUCCEEDED.value,
-            "last_error": f"{error[:3900]} (superseded by pending job {twin})",
-        }
-    )
-    done = conn.execute(
-        update(jobs).where(_STILL_MINE).values(lease_until=None, updated_at=now, **outcome),
-        _mine(job),
-    ).rowcount
+    params = {**_mine(job), "now": now}
+    if twin is None:
+        params |= {"again": run_after, "why": error[:4000]}
+    else:
+        params["why"] = f"{error[:3900]} (superseded by pending job {twin})"
+    done = conn.execute(_RETRY if twin is None else _SUPERSEDED, params).rowcount
     _release(conn, job)
     return bool(done)
 
 
+_RETRY = (
+    update(jobs)
+    .where(_STILL_MINE)
+    .values(
+        status=JobStatus.PENDING.value,
+        run_after=bindparam("again"),
+        last_error=bindparam("why"),
+        lease_until=None,
+        updated_at=bindparam("now"),
+    )
+)
+_SUPERSEDED = (
+    update(jobs)
+    .where(_STILL_MINE)
+    .values(
+        status=JobStatus.SUCCEEDED.value,
+        last_error=bindparam("why"),
+        lease_until=None,
+        updated_at=bindparam("now"),
+    )
+)
 _TWIN = select(jobs.c.id).where(
     jobs.c.dedupe_key
     == select(jobs.c.dedupe_key).where(jobs.c.id == bindparam("job_id")).scalar_subquery(),

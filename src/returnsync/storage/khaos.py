@@ -66,22 +66,27 @@ def page_after(
     return [(int(seq), dict(doc)) for seq, doc in rows]
 
 
+_FIRST_AFTER = (
+    select(staged_returns.c.seq)
+    .where(
+        staged_returns.c.tenant == bindparam("t"), staged_returns.c.staged_at > bindparam("after")
+    )
+    .order_by(staged_returns.c.seq)
+    .limit(1)
+)
+_LAST_SEQ = (
+    select(staged_returns.c.seq)
+    .where(staged_returns.c.tenant == bindparam("t"))
+    .order_by(staged_returns.c.seq.desc())
+    .limit(1)
+)
+
+
 def first_seq_after(conn: Connection, tenant: str, staged_after: datetime) -> int:
     """The seq just before the first return staged after a datetime (first-contact cursor)."""
-    seq = conn.execute(
-        select(staged_returns.c.seq)
-        .where(staged_returns.c.tenant == tenant, staged_returns.c.staged_at > staged_after)
-        .order_by(staged_returns.c.seq)
-        .limit(1)
-    ).scalar()
+    seq = conn.execute(_FIRST_AFTER, {"t": tenant, "after": staged_after}).scalar()
     if seq is None:
-        last = conn.execute(
-            select(staged_returns.c.seq)
-            .where(staged_returns.c.tenant == tenant)
-            .order_by(staged_returns.c.seq.desc())
-            .limit(1)
-        ).scalar()
-        return int(last or 0)
+        return int(conn.execute(_LAST_SEQ, {"t": tenant}).scalar() or 0)
     return int(seq) - 1
 
 
@@ -95,18 +100,21 @@ def by_refs(conn: Connection, tenant: str, refs: list[str]) -> list[dict[str, An
     return [dict(doc) for (doc,) in rows]
 
 
+_PULLED = (
+    update(staged_returns)
+    .where(
+        staged_returns.c.tenant == bindparam("t"),
+        staged_returns.c.seq.in_(bindparam("seqs", expanding=True)),
+        staged_returns.c.pulled_at.is_(None),
+    )
+    .values(pulled_at=bindparam("now"))
+)
+
+
 def mark_pulled(conn: Connection, tenant: str, seqs: list[int], now: datetime) -> None:
     """Remember when KCC first read these documents."""
     if seqs:
-        conn.execute(
-            update(staged_returns)
-            .where(
-                staged_returns.c.tenant == tenant,
-                staged_returns.c.seq.in_(seqs),
-                staged_returns.c.pulled_at.is_(None),
-            )
-            .values(pulled_at=now)
-        )
+        conn.execute(_PULLED, {"t": tenant, "seqs": seqs, "now": now})
 
 
 def restage_renamed(conn: Connection, tenant: str, renamed: dict[str, str]) -> list[str]:
@@ -181,11 +189,14 @@ def save_credit_note(
     )
 
 
+_NOTES_FOR = (
+    select(credit_notes)
+    .where(credit_notes.c.tenant == bindparam("t"), credit_notes.c.associated_ref == bindparam("a"))
+    .order_by(credit_notes.c.code)
+)
+
+
 def credit_notes_for(conn: Connection, tenant: str, associated_ref: str) -> list[dict[str, Any]]:
     """Every credit note Khaos raised against one AssociatedRef (more than one is a finding)."""
-    rows = conn.execute(
-        select(credit_notes)
-        .where(credit_notes.c.tenant == tenant, credit_notes.c.associated_ref == associated_ref)
-        .order_by(credit_notes.c.code)
-    ).mappings()
+    rows = conn.execute(_NOTES_FOR, {"t": tenant, "a": associated_ref}).mappings()
     return [dict(r) for r in rows]

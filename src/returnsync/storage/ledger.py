@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from returnsync.storage.sql import insert_ignore
 from returnsync.storage.tables import effects
@@ -20,6 +20,21 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from sqlalchemy.engine import Connection
+
+
+# Built once (ADR 0008): `:t` the tenant, `:k` the effect key.
+_ONE = (effects.c.tenant == bindparam("t")) & (effects.c.effect_key == bindparam("k"))
+_GET = select(effects).where(_ONE)
+_FINISH = (
+    update(effects)
+    .where(_ONE)
+    .values(
+        status="done",
+        remote_ref=bindparam("ref"),
+        detail=bindparam("d", type_=effects.c.detail.type),
+        updated_at=bindparam("now"),
+    )
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,9 +50,7 @@ class Effect:
 
 def get(conn: Connection, tenant: str, key: str) -> Effect | None:
     """The effect with this key, or None if never attempted."""
-    row = conn.execute(
-        select(effects).where(effects.c.tenant == tenant, effects.c.effect_key == key)
-    ).first()
+    row = conn.execute(_GET, {"t": tenant, "k": key}).first()
     if row is None:
         return None
     return Effect(
@@ -86,11 +99,7 @@ def finish(
     now: datetime,
 ) -> None:
     """Record that the effect happened, with the remote system's reference."""
-    conn.execute(
-        update(effects)
-        .where(effects.c.tenant == tenant, effects.c.effect_key == key)
-        .values(status="done", remote_ref=remote_ref, detail=detail, updated_at=now)
-    )
+    conn.execute(_FINISH, {"t": tenant, "k": key, "ref": remote_ref, "d": detail, "now": now})
 
 
 def reject(

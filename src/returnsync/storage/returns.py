@@ -40,6 +40,18 @@ _PAST_ZIGZAG = select(returns.c.return_ref).where(
     returns.c.return_ref.in_(bindparam("refs", expanding=True)),
     returns.c.state.not_in([state.value for state in ZIGZAG_DRIVEN]),
 )
+_VERSIONS = select(returns.c.return_ref, returns.c.zigzag_updated_at).where(
+    returns.c.tenant == bindparam("t"), returns.c.return_ref.in_(bindparam("refs", expanding=True))
+)
+_BY_ASSOCIATED_REF = select(returns.c.return_ref).where(
+    returns.c.tenant == bindparam("t"), returns.c.associated_ref == bindparam("a")
+)
+_LINE_STOCK = (
+    update(return_lines)
+    .where(_ITS_LINES, return_lines.c.line_id == bindparam("l"))
+    .values(stock_id=bindparam("sid"), stock_code=bindparam("scode"))
+)
+_INSERT_LINES = return_lines.insert()
 
 
 def save(
@@ -79,7 +91,7 @@ def save(
     conn.execute(_DELETE_LINES, key)
     if ret.lines:
         conn.execute(
-            return_lines.insert(),
+            _INSERT_LINES,
             [
                 {
                     "tenant": ret.tenant,
@@ -134,11 +146,10 @@ def synced_versions(
     conn: Connection, tenant: str, return_refs: Iterable[str]
 ) -> dict[str, datetime]:
     """Per return we hold, ZigZag's `updatedAt` of the newest snapshot we applied (one query)."""
-    rows = conn.execute(
-        select(returns.c.return_ref, returns.c.zigzag_updated_at).where(
-            returns.c.tenant == tenant, returns.c.return_ref.in_(set(return_refs))
-        )
-    )
+    refs = sorted(set(return_refs))
+    if not refs:
+        return {}
+    rows = conn.execute(_VERSIONS, {"t": tenant, "refs": refs})
     return {ref: at for ref, at in rows if at is not None}
 
 
@@ -163,11 +174,7 @@ def row(conn: Connection, tenant: str, return_ref: str) -> dict[str, Any] | None
 
 def by_associated_ref(conn: Connection, tenant: str, associated_ref: str) -> str | None:
     """The return_ref staged under a Khaos AssociatedRef, or None."""
-    return conn.execute(
-        select(returns.c.return_ref).where(
-            returns.c.tenant == tenant, returns.c.associated_ref == associated_ref
-        )
-    ).scalar()
+    return conn.execute(_BY_ASSOCIATED_REF, {"t": tenant, "a": associated_ref}).scalar()
 
 
 def set_state(
@@ -184,13 +191,8 @@ def set_line_stock(
 ) -> None:
     """Remember which Khaos stock item a line resolved to."""
     conn.execute(
-        update(return_lines)
-        .where(
-            return_lines.c.tenant == tenant,
-            return_lines.c.return_ref == return_ref,
-            return_lines.c.line_id == line_id,
-        )
-        .values(stock_id=stock_id, stock_code=stock_code)
+        _LINE_STOCK,
+        {"t": tenant, "r": return_ref, "l": line_id, "sid": stock_id, "scode": stock_code},
     )
 
 
