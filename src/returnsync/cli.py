@@ -6,6 +6,7 @@ Exit codes: 0 ok; 1 findings or failures to act on; 2 bad input or configuration
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
 import sys
@@ -482,7 +483,12 @@ def _register_plugins() -> None:
 
 
 def main() -> None:
-    """Entry point: run the CLI, mapping our error classes to exit codes."""
+    """Entry point: run the CLI, mapping our error classes to exit codes.
+
+    A crash in native code (a segmentation fault in a driver, say) prints every thread's
+    Python stack to stderr before the process dies, so it can be traced (faulthandler).
+    """
+    faulthandler.enable()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     _register_plugins()
     try:
