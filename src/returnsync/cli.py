@@ -273,7 +273,7 @@ def inbox_list(
     from returnsync.storage import inbox  # noqa: PLC0415
 
     ctx = _context(tenants)
-    with ctx.db.begin() as conn:
+    with ctx.db.read() as conn:
         rows = inbox.listing(conn, status=status, tenant=tenant)
     _print_rows(rows, fmt, ["id", "tenant", "source", "received_at", "status", "size", "error"])
 
@@ -372,7 +372,7 @@ def close(
     ctx = _context(tenants)
     ctx.tenant(tenant)
     try:
-        with ctx.db.begin() as conn:
+        with ctx.db.read() as conn:
             pack = closepack.build(conn, tenant, month)
     except ValueError as exc:
         err.print(str(exc))

@@ -78,7 +78,7 @@ def run(
     """
     now = ctx.clock.now()
     tenant = ctx.tenant(tenant_id)
-    with ctx.db.begin() as conn:
+    with ctx.db.read() as conn:
         since = _incremental_since(conn, tenant_id, now, ctx.settings.monitor_full_pass_hours, full)
         scope = monitor_scope.choose(
             conn, tenant_id, since=since, retailer_code=tenant.zigzag.retailer_code
@@ -144,7 +144,7 @@ def gather(
     """The live snapshot of one tenant (or of `scope`), plus webhook-gap findings from our
     own records."""
     scope = scope or Scope(full=True)
-    with ctx.db.begin() as conn:
+    with ctx.db.read() as conn:
         rows = _select(conn, returns, tenant_id, None if scope.full else scope.returns)
         lines = _select(conn, return_lines, tenant_id, None if scope.full else scope.returns)
         notes = _select(conn, credit_notes, tenant_id, None if scope.full else scope.notes)
@@ -199,7 +199,7 @@ def _links_before_staging(
     }
     if not waiting:
         return {}
-    with ctx.db.begin() as conn:
+    with ctx.db.read() as conn:
         index = SkuIndex(catalogue.items(conn, tenant_id), catalogue.mapping(conn, tenant_id))
     found = {sku: index.item(sku) for sku in waiting}
     return {sku: item.stock_code for sku, item in found.items() if item is not None}

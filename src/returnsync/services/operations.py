@@ -93,7 +93,7 @@ def prune_jobs(
         raise ConfigError("keep at least one day of finished jobs (--older-than-days >= 1)")
     now = ctx.clock.now()
     before = now - older_than
-    with ctx.db.begin() as conn:
+    with ctx.db.read() as conn:
         total = jobqueue.count_succeeded(conn, before=before)
     if dry_run:
         return total

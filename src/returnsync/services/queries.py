@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def health(ctx: Context) -> dict[str, Any]:
     """`{"status": "ok", "database": "ok"}` or the database error."""
     try:
-        with ctx.db.begin() as conn:
+        with ctx.db.read() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:
         return {"status": "degraded", "database": f"{type(exc).__name__}"}
@@ -27,7 +27,7 @@ def health(ctx: Context) -> dict[str, Any]:
 
 def summary(ctx: Context) -> dict[str, Any]:
     """Counts across the whole installation."""
-    with ctx.db.begin() as conn:
+    with ctx.db.read() as conn:
         return {
             "returns_by_state": returns_repo.counts_by_state(conn),
             "jobs_by_status": jobqueue.counts(conn),
@@ -46,7 +46,7 @@ def job_backlog(ctx: Context) -> list[dict[str, Any]]:
     """Unfinished jobs per tenant (`jobqueue.backlog`), with `due_for_seconds`: how long the
     oldest due job has been runnable (0 when none is due)."""
     now = ctx.clock.now()
-    with ctx.db.begin() as conn:
+    with ctx.db.read() as conn:
         rows = jobqueue.backlog(conn, now=now)
     for row in rows:
         oldest = row["oldest_due"]
@@ -56,13 +56,13 @@ def job_backlog(ctx: Context) -> list[dict[str, Any]]:
 
 def returns(ctx: Context, *, tenant: str | None, state: str | None) -> list[dict[str, Any]]:
     """Returns without their snapshots."""
-    with ctx.db.begin() as conn:
+    with ctx.db.read() as conn:
         return returns_repo.listing(conn, tenant=tenant, state=state)
 
 
 def return_detail(ctx: Context, tenant: str, return_ref: str) -> dict[str, Any] | None:
     """A return, its lines, its credit notes and its timeline."""
-    with ctx.db.begin() as conn:
+    with ctx.db.read() as conn:
         row = returns_repo.row(conn, tenant, return_ref)
         if row is None:
             return None
@@ -86,7 +86,7 @@ def return_detail(ctx: Context, tenant: str, return_ref: str) -> dict[str, Any] 
 
 def exceptions(ctx: Context, *, tenant: str | None, status: str) -> list[dict[str, Any]]:
     """Exceptions, newest first."""
-    with ctx.db.begin() as conn:
+    with ctx.db.read() as conn:
         return exceptions_repo.listing(conn, tenant=tenant, status=status)
 
 
@@ -102,12 +102,12 @@ def findings(
     if tenant is not None:
         stmt = stmt.where(table.c.tenant == tenant)
     order = ["critical", "high", "medium", "low", "info"]
-    with ctx.db.begin() as conn:
+    with ctx.db.read() as conn:
         rows = [dict(r) for r in conn.execute(stmt).mappings()]
     return sorted(rows, key=lambda r: order.index(r["severity"]) if r["severity"] in order else 9)
 
 
 def jobs(ctx: Context, *, status: str | None) -> list[dict[str, Any]]:
     """Jobs, newest first."""
-    with ctx.db.begin() as conn:
+    with ctx.db.read() as conn:
         return jobqueue.listing(conn, status=status)

@@ -37,7 +37,7 @@ class Replayed:
 
 def replay_quarantined(ctx: Context, message_id: int, *, actor: str) -> Replayed:
     """Replay one quarantined message; ConfigError if there is no such quarantined message."""
-    with ctx.db.begin() as conn:
+    with ctx.db.read() as conn:
         message = inbox.get(conn, message_id)
     if message is None or message.status != "quarantined":
         raise ConfigError(f"no quarantined inbox message with id {message_id}")

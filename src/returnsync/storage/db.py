@@ -4,6 +4,12 @@ SQLite: WAL journal with `synchronous=FULL`, because every 2xx we answer must
 survive a power cut; and `BEGIN IMMEDIATE` so the single writer is taken at the start of a
 transaction, never upgraded half-way (which is where "database is locked" comes from).
 PostgreSQL: READ COMMITTED; workers claim jobs with `FOR UPDATE SKIP LOCKED`.
+
+Reads that write nothing go through `Database.read()`: on SQLite a deferred `BEGIN` (a WAL
+snapshot, which neither takes nor waits for the write lock, so a dashboard or a month-end
+report never holds up a webhook's commit) with `PRAGMA query_only` on; on PostgreSQL a
+`REPEATABLE READ READ ONLY` transaction (one snapshot too). A write inside one fails at once
+on both.
 """
 
 from __future__ import annotations
@@ -49,10 +55,24 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+READ_ONLY = "returnsync_read_only"  # the execution option `Database.read()` sets
+
+
 def _sqlite_begin(conn: Connection) -> None:
     # On the DBAPI connection: through `exec_driver_sql` this statement cost 0.12 ms a
     # transaction (its execution events and result set), 7 % of a DST scenario's CPU.
-    conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+    dbapi = conn.connection.dbapi_connection
+    if conn.get_execution_options().get(READ_ONLY):
+        dbapi.execute("BEGIN")  # type: ignore[union-attr]
+        dbapi.execute("PRAGMA query_only=ON")  # type: ignore[union-attr]
+    else:
+        dbapi.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+
+
+def _sqlite_end(conn: Connection) -> None:
+    """After a read's commit or rollback: the pooled connection may write again."""
+    if conn.get_execution_options().get(READ_ONLY) and not conn.invalidated:
+        conn.connection.dbapi_connection.execute("PRAGMA query_only=OFF")  # type: ignore[union-attr]
 
 
 class Database:
@@ -77,6 +97,8 @@ class Database:
             )
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
+            event.listen(self.engine, "commit", _sqlite_end)
+            event.listen(self.engine, "rollback", _sqlite_end)
         else:
             self.engine = create_engine(
                 url,
@@ -97,6 +119,21 @@ class Database:
         """One transaction: committed when the block ends, rolled back if it raises."""
         with self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """One read-only transaction (a consistent snapshot); a write in it raises.
+
+        On SQLite it does not take the write lock, so it neither waits for writers nor makes
+        them wait however long it reads.
+        """
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn.execution_options(**{READ_ONLY: True})
+            else:  # one snapshot for the whole transaction, as SQLite's
+                conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            with conn.begin():
+                yield conn
 
     def dispose(self) -> None:
         """Close every pooled connection."""
