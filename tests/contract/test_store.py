@@ -7,6 +7,9 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+import pytest
+from sqlalchemy.exc import DBAPIError
+
 from returnsync.domain.model import Disposition, Return, ReturnLine
 from returnsync.domain.money import Money
 from returnsync.domain.sku import StockItem
@@ -22,6 +25,7 @@ from returnsync.storage import (
     migrations,
     returns,
 )
+from returnsync.storage.tables import jobs
 
 if TYPE_CHECKING:
     from returnsync.storage.db import Database
@@ -285,6 +289,98 @@ def test_a_claim_passing_over_a_tenant_takes_the_others_jobs_in_the_usual_order(
     left = claim("b")  # a's jobs are there for anyone else
     assert left is not None
     assert (left.tenant, left.kind) == ("a", "khaos_push")
+
+
+def test_anything_due_answers_for_each_tier_and_tenant_without_claiming(
+    db: Database, clock
+) -> None:
+    """What an idle worker reads before it claims: yes for a due Khaos push, an expired
+    lease or a due pending job of its tenants; no for a job due later or leased live."""
+
+    def due(tenants: set[str] | None) -> bool:
+        with db.read() as conn:
+            return jobqueue.anything_due(conn, now=clock.now(), tenants=tenants)
+
+    assert not due(None)  # an empty queue
+    with db.begin() as conn:
+        for tenant, kind, later in (
+            ("expired", "advance", 0),
+            ("live", "advance", 0),
+            ("push", "khaos_push", 0),
+            ("pending", "advance", 0),
+            ("later", "advance", 120),
+        ):
+            jobqueue.enqueue(
+                conn,
+                tenant=tenant,
+                kind=kind,
+                serial_key=f"return:{tenant}:R1",
+                payload={},
+                now=clock.now(),
+                run_after=clock.now() + timedelta(seconds=later),
+            )
+    with db.begin() as conn:
+        for tenant in ("expired", "live"):
+            assert jobqueue.claim(
+                conn, worker=tenant, now=clock.now(), lease=LEASE, tenants={tenant}
+            )
+    clock.advance(seconds=20)
+    with db.begin() as conn:  # `live`'s worker renews its lease (a heartbeat)
+        conn.execute(
+            jobs.update().where(jobs.c.tenant == "live").values(lease_until=clock.now() + LEASE)
+        )
+    clock.advance(seconds=15)  # `expired`'s lease (30 s) is over, `live`'s is not
+    answers = {t: due({t}) for t in ("expired", "live", "push", "pending", "later", "none")}
+    assert answers == {
+        "expired": True,
+        "live": False,
+        "push": True,
+        "pending": True,
+        "later": False,
+        "none": False,
+    }
+    assert due({"live", "later"}) is False
+    assert due(set()) is False
+    assert due(None) is True
+    with db.begin() as conn:
+        assert jobqueue.counts(conn) == {"pending": 3, "running": 2}  # nothing was claimed
+    clock.advance(seconds=120)
+    assert due({"later"}) is True
+
+
+def test_a_read_refuses_writes_and_leaves_its_connection_writable(db: Database, clock) -> None:
+    """`Database.read()`: a write inside fails at once, stores nothing, and the pooled
+    connection writes again in the next `begin()`."""
+    with pytest.raises(DBAPIError), db.read() as conn:
+        jobqueue.enqueue(
+            conn, tenant="t", kind="advance", serial_key="k", payload={}, now=clock.now()
+        )
+    with db.read() as conn:
+        assert jobqueue.counts(conn) == {}
+    assert _enqueue(db, clock)
+    with db.read() as conn:
+        assert jobqueue.counts(conn) == {"pending": 1}
+
+
+def test_a_read_keeps_one_snapshot_and_holds_up_no_writer(db: Database, clock) -> None:
+    """A long read (a report, the dashboard) lets a writer commit meanwhile (on SQLite a
+    `BEGIN IMMEDIATE` read would make it wait for the read to end) and does not see it."""
+    _enqueue(db, clock, "return:t:R1")
+    written = threading.Event()
+
+    def write() -> None:
+        _enqueue(db, clock, "return:t:R2")
+        written.set()
+
+    with db.read() as conn:
+        assert jobqueue.counts(conn) == {"pending": 1}
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert written.wait(10), "the write waited for the read to end"
+        assert jobqueue.counts(conn) == {"pending": 1}  # the read's snapshot
+    writer.join(10)
+    with db.read() as conn:
+        assert jobqueue.counts(conn) == {"pending": 2}
 
 
 def test_a_retry_while_the_same_work_is_pending_again_is_superseded(db: Database, clock) -> None:

@@ -205,10 +205,19 @@ class Worker:
             )
         log.warning("job %s (%s) dead: %s", job.id, job.kind, error)
 
+    def anything_due(self) -> bool:
+        """Whether a claim would find a job of this worker's now (read only, locks nothing)."""
+        with self.ctx.db.read() as conn:
+            return jobqueue.anything_due(conn, now=self.ctx.clock.now(), tenants=self._claim_filter)
+
     def _loop(self, slot: str) -> None:
+        busy = False
         while not self._stop.is_set():
             try:
-                busy = self.run_once(slot, heartbeat=True)
+                # Unless the last poll ran a job, look before claiming: a claim is a write
+                # transaction (on SQLite the one write lock), which an idle thread would
+                # otherwise take 20 times a second, delaying every webhook's commit.
+                busy = (busy or self.anything_due()) and self.run_once(slot, heartbeat=True)
             except Exception:
                 log.exception("worker %s/%s: claim failed; backing off", self.name, slot)
                 busy = False

@@ -201,6 +201,23 @@ def claim(
     return None
 
 
+def anything_due(
+    conn: Connection, *, now: datetime, tenants: Collection[str] | None = None
+) -> bool:
+    """Whether `claim` (with the same `tenants`) has a candidate now; serial locks aside.
+
+    Read only: it locks nothing and takes no write lock, so an idle worker asks this before
+    it claims (`Worker`). One query of the claim's three sets, on both databases.
+    """
+    if tenants is not None and not tenants:
+        return False
+    params: dict[str, Any] = {"now": now}
+    if tenants is not None:
+        params["tenants"] = sorted(tenants)
+    stmt = _one_candidate(by_tenant=tenants is not None)
+    return conn.execute(stmt, params).first() is not None
+
+
 class Runnable(StrEnum):
     """The claim's candidate sets, in the order they are tried."""
 
@@ -235,7 +252,8 @@ def _candidates(
 @functools.cache
 def _sqlite_candidates(*, by_tenant: bool = False, other: bool = False) -> Select[Any]:
     """SQLite: the three candidate sets as one UNION ALL, each still read in index order
-    (one round trip instead of three; PostgreSQL cannot lock rows of a UNION)."""
+    (one round trip instead of three; PostgreSQL cannot lock rows of a UNION, but runs it
+    unlocked for `anything_due`)."""
     tiers = []
     for rank, runnable in enumerate(Runnable):
         tier = _candidates(runnable, pg=False, by_tenant=by_tenant, other=other).add_columns(
@@ -246,6 +264,11 @@ def _sqlite_candidates(*, by_tenant: bool = False, other: bool = False) -> Selec
     return select(every.c.id, every.c.serial_key, every.c.attempts).order_by(
         every.c.tier, every.c.run_after, every.c.id
     )
+
+
+@functools.cache
+def _one_candidate(*, by_tenant: bool) -> Select[Any]:
+    return _sqlite_candidates(by_tenant=by_tenant).limit(1)
 
 
 _LEASE = (
