@@ -1,8 +1,8 @@
 """Run the benchmarks and print one results table.
 
-    python -m bench [ingest|pipeline|catalog|claim|reconcile|all] [options]
+    python -m bench [ingest|pipeline|catalog|claim|readers|reconcile|all] [options]
 
-`python -m bench <name> --help` lists a benchmark's options; `all` runs the five with
+`python -m bench <name> --help` lists a benchmark's options; `all` runs the six with
 their defaults (`--quick`: tiny sizes, a smoke run). The table (markdown) is printed and
 written to `<out>/results.md`; every figure goes to `<out>/results.json`, merged with the
 benchmarks of earlier runs so that one file holds the latest of each. `reconcile`
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench import catalog, claim, common, ingest, pipeline
+from bench import catalog, claim, common, ingest, pipeline, readers
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,8 +29,9 @@ BENCHES: dict[str, Any] = {
     "pipeline": pipeline,
     "catalog": catalog,
     "claim": claim,
+    "readers": readers,
 }
-ORDER = ("ingest", "pipeline", "catalog", "claim", "reconcile")  # `all`, and the table
+ORDER = ("ingest", "pipeline", "catalog", "claim", "readers", "reconcile")  # `all`, and the table
 QUICK: dict[str, dict[str, Any]] = {
     "ingest": {"events": 200, "warmup": 20, "concurrency": 16},
     "pipeline": {
@@ -41,6 +42,7 @@ QUICK: dict[str, dict[str, Any]] = {
     },
     "catalog": {"items": 500, "max_seconds": 120.0},
     "claim": {"backlog": 200, "claims": 20},
+    "readers": {"seconds": 0.5, "history": 500, "pollers": 2},
     "reconcile": {"argv": ["--lines", "20000", "--repeat", "1"]},
 }
 
@@ -52,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, module in BENCHES.items():
         module.add_arguments(sub.add_parser(name, help=module.__doc__.splitlines()[0]))
     sub.add_parser("reconcile", help="bench/reconcile.py (its own options follow the name)")
-    every = sub.add_parser("all", help="ingest, pipeline, catalog, claim and reconcile")
+    every = sub.add_parser("all", help="ingest, pipeline, catalog, claim, readers and reconcile")
     every.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
     every.add_argument("--skip", default="", help="comma-separated benchmarks to leave out")
     return parser

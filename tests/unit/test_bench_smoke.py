@@ -104,6 +104,18 @@ def test_claim_smoke(tmp_path, pg_admin_url):
     assert len(result["rows"]) == 6 * len(result["median_us"])
 
 
+def test_readers_smoke(tmp_path, pg_admin_url):
+    databases = "sqlite,postgres" if pg_admin_url else "sqlite"
+    argv = ("--seconds", "0.3", "--history", "300", "--pollers", "2", "--database", databases)
+    result = _bench(tmp_path, "readers", *argv)
+    assert list(result["figures"]) == databases.split(",")
+    for cases in result["figures"].values():
+        assert list(cases) == ["alone", "idle workers", "dashboard"]
+        for figures in cases.values():
+            assert all(_number(figures[k]) for k in ("writes_per_second", "p50_ms", "p99_ms"))
+    assert len(result["rows"]) == 3 * len(result["figures"])
+
+
 @pytest.mark.skipif(
     not (ROOT / "bench" / "reconcile.py").exists(), reason="bench/reconcile.py not present"
 )
