@@ -14,7 +14,6 @@ import os
 import platform
 import signal
 import socket
-import sqlite3
 import tempfile
 import time
 import uuid
@@ -28,7 +27,6 @@ import psutil
 import uvicorn
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
-from sqlalchemy.pool import NullPool
 
 from returnsync.bootstrap import build
 from returnsync.config import GatewayTenant, KhaosTenant, Settings, Tenant, ZigZagTenant
@@ -311,33 +309,16 @@ def _migrate(url: str) -> None:
 
 
 class Reader:
-    """Read-only queries beside a running service, without taking SQLite's write lock.
-
-    `Database.begin()` on SQLite is `BEGIN IMMEDIATE` (the single writer), so a progress
-    poll through it would queue behind the workers and slow them. SQLite is read here with
-    a plain read-only connection (WAL readers never block the writer); PostgreSQL with a
-    one-connection engine of its own.
-    """
+    """Read-only queries beside a running service (`Database.read()`: on SQLite it never
+    takes the write lock, so a progress poll does not slow the workers it watches)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._sqlite: sqlite3.Connection | None = None
-        self._engine: Any = None
-        if url.startswith("sqlite"):
-            path = url.split("///", 1)[-1]
-            self._sqlite = sqlite3.connect(
-                f"file:{path}?mode=ro", uri=True, check_same_thread=False
-            )
-            self._sqlite.execute("PRAGMA busy_timeout=30000")
-        else:
-            self._engine = create_engine(url, poolclass=NullPool)
+        self._db = Database(url)
 
     def all(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Rows of one query (`:name` parameters)."""
-        if self._sqlite is not None:
-            return [tuple(r) for r in self._sqlite.execute(sql, params or {}).fetchall()]
-
-        with self._engine.connect() as conn:
+        with self._db.read() as conn:
             return [tuple(r) for r in conn.execute(text(sql), params or {}).all()]
 
     def scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any:
@@ -347,15 +328,12 @@ class Reader:
 
     def vacuum(self, table: str) -> None:
         """PostgreSQL: `VACUUM table` (outside a transaction, as VACUUM must be)."""
-        with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with self._db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text(f'VACUUM "{table}"'))
 
     def close(self) -> None:
-        """Close the connection or engine."""
-        if self._sqlite is not None:
-            self._sqlite.close()
-        if self._engine is not None:
-            self._engine.dispose()
+        """Close the pooled connections."""
+        self._db.dispose()
 
 
 def epoch(value: Any) -> float:

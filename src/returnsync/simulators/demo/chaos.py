@@ -528,7 +528,7 @@ def _pick_worker(run: _Run, rng: random.Random) -> tuple[ServiceProcess, bool] |
     if not up:
         return None
     now = run.ctx.clock.now()
-    with run.ctx.db.begin() as conn:
+    with run.ctx.db.read() as conn:
         rows = conn.execute(
             select(job_table.c.locked_by, job_table.c.status, job_table.c.lease_until)
             .where(job_table.c.updated_at >= now - timedelta(seconds=READY_WINDOW))
@@ -639,7 +639,7 @@ def _expected(run: _Run) -> Iterator[tuple[str, str]]:
 
 def _settle_view(run: _Run, rejected: dict[str, str] | None = None) -> dict[str, Any]:
     """Where every created return stands in our database, and whether anything still moves."""
-    with run.ctx.db.begin() as conn:
+    with run.ctx.db.read() as conn:
         states = {
             (t, r): s
             for t, r, s in conn.execute(
@@ -793,7 +793,7 @@ def _truth(run: _Run) -> _Truth:
 
 
 def _ours(run: _Run) -> _Ours:
-    with run.ctx.db.begin() as conn:
+    with run.ctx.db.read() as conn:
         rows = conn.execute(
             select(returns.c.tenant, returns.c.return_ref, returns.c.state, returns.c.refund_ref)
         ).all()
@@ -971,7 +971,7 @@ def _in_flight(run: _Run, unsettled: list[dict[str, Any]]) -> int:
     """
     if not unsettled:
         return 0
-    with run.ctx.db.begin() as conn:
+    with run.ctx.db.read() as conn:
         keys = {
             str(key)
             for (key,) in conn.execute(

@@ -123,7 +123,7 @@ class World:
         Settled means terminal, or held on an exception that needs a person.
         """
         expected = sum(len(ids) for ids in self.return_ids.values())
-        with self.ctx.db.begin() as conn:
+        with self.ctx.db.read() as conn:
             rows = conn.execute(select(returns.c.state, func.count()).group_by(returns.c.state))
             by_state = {state: int(n) for state, n in rows}
             jobs = jobqueue.counts(conn)
@@ -177,7 +177,7 @@ class World:
         ours = Counter(
             r["metadata"].get("return_ref") for r in refunds if r["metadata"].get("return_ref")
         )
-        with self.ctx.db.begin() as conn:
+        with self.ctx.db.read() as conn:
             open_exceptions = exceptions.counts(conn)
             states: dict[str, int] = dict(
                 conn.execute(select(returns.c.state, func.count()).group_by(returns.c.state)).all()
@@ -523,7 +523,7 @@ def wait_catalogue(db: Database, data: list[RetailerData], *, timeout: float = 6
     deadline = time.monotonic() + timeout
     have: dict[str, int] = {}
     while time.monotonic() < deadline:
-        with db.begin() as conn:
+        with db.read() as conn:
             have = dict(
                 conn.execute(
                     select(stock_items.c.tenant, func.count()).group_by(stock_items.c.tenant)
