@@ -40,7 +40,7 @@ chaos: install ## 10,000 simulated seeds, 10,000+ fuzzed bodies, 2,000 returns w
 	$(BIN)/python -m returnsync.simulators.demo.chaos --returns 2000 --kills 100 --workers 4 --backend sqlite
 	$(BIN)/python -m returnsync.simulators.demo.chaos --returns 2000 --kills 100 --workers 4 --backend postgresql
 
-bench: install ## every benchmark (ingest, pipeline, catalog, claim, reconcile); results go in the README table
+bench: install ## every benchmark (ingest, pipeline, catalog, claim, readers, reconcile); results go in the README table
 	$(BIN)/python -m bench all
 
 bench-reconcile: install ## reconcile 1,000,000 lines from files vs a bare DuckDB join
