@@ -989,7 +989,15 @@ def test_a_return_waiting_for_staging_is_no_sku_finding_unless_its_sku_resolves_
         assert worker.run_once()
     monitor.run(ctx, "acme")
     assert {(kind, ref) for kind, ref, _ in _open_keys(ctx)} == {("sku_unmatched", "R000777")}
-    assert {a.subject for a in ctx.notifier.sent} == {"sku_unmatched on R000777"}
+    assert ctx.notifier.sent == []  # queued with the finding, sent once that committed
+    with ctx.db.read() as conn:
+        queued = conn.execute(select(jobs.c.payload).where(jobs.c.kind == "alert")).scalars()
+        assert {p["subject"] for p in queued} == {"sku_unmatched on R000777"}
+    worker.drain()  # the alert goes out; staging holds R000777 and alerts on its SKU too
+    assert {a.subject for a in ctx.notifier.sent} == {
+        "SKU NOT-IN-KHAOS unmatched",
+        "sku_unmatched on R000777",
+    }
 
 
 def _states(ctx: Context) -> dict[str, int]:

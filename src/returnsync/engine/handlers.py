@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from returnsync.services import channel, saga, sync
+from returnsync.services import alerts, channel, saga, sync
 
 if TYPE_CHECKING:
     from returnsync.services.context import Context
@@ -27,4 +27,5 @@ HANDLERS: dict[str, Any] = {
     "sync_return": _sync_return,
     "advance": _advance,
     "khaos_push": _khaos_push,
+    alerts.KIND: alerts.send,
 }

@@ -28,7 +28,7 @@ from returnsync.recon.findings import Finding, FindingKind, Owner, Severity
 from returnsync.recon.policy import ReconPolicy, TenantPolicy
 from returnsync.recon.rules import reconcile
 from returnsync.recon.snapshot import CreditLine, Refund, ReturnLine, SkuLink, Snapshot
-from returnsync.services import monitor_scope
+from returnsync.services import alerts, monitor_scope
 from returnsync.services.monitor_scope import LAST_FULL_PASS, LAST_PASS, Scope
 from returnsync.storage import catalogue, cursors
 from returnsync.storage.sql import upsert
@@ -380,7 +380,8 @@ def apply(
     scope: Scope | None = None,
     documents: frozenset[str] = frozenset(),
 ) -> MonitorRun:
-    """Open, refresh and auto-close findings; alert on new high-severity ones. Only the
+    """Open, refresh and auto-close findings; queue an alert for each new high-severity one
+    (sent once this commits, `services.alerts`). Only the
     open findings `scope` covers are closed when no longer found (a full pass: all)."""
     scope = scope or Scope(full=True)
     opened = 0
@@ -400,11 +401,13 @@ def apply(
             if key not in open_rows:
                 opened += 1
                 if finding.severity.rank >= ALERT_FROM.rank:
-                    ctx.notifier.alert(
+                    alerts.queue(
+                        conn,
                         tenant=tenant_id,
                         subject=f"{finding.kind.value} on {finding.return_ref or finding.line_id}",
                         body=finding.suggested_action,
                         severity=finding.severity.value,
+                        now=now,
                     )
             _save(conn, finding, now, first=key not in open_rows)
         stale = [

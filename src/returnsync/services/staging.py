@@ -13,6 +13,7 @@ from returnsync.adapters.khaos import mapping as kcc
 from returnsync.domain.model import Return, associated_ref
 from returnsync.domain.sku import SkuMatch, SkuUnmatched, resolve_sku
 from returnsync.domain.states import ReturnState
+from returnsync.services import alerts
 from returnsync.services.context import serial_key
 from returnsync.storage import audit, catalogue, exceptions, jobqueue, khaos, returns
 
@@ -65,11 +66,13 @@ def stage(ctx: Context, conn: Connection, ret: Return) -> ReturnState:
                 now=now,
             )
             if opened:
-                ctx.notifier.alert(
+                alerts.queue(
+                    conn,
                     tenant=ret.tenant,
                     subject=f"SKU {miss.sku} unmatched",
                     body=f"return {ret.return_ref} is held; suggestions: {list(miss.suggestions)}",
                     severity="high",
+                    now=now,
                 )
         target = ret.moved_to(ReturnState.HELD).state
         returns.set_state(conn, ret.tenant, ret.return_ref, target, now)
