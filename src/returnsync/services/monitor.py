@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from returnsync.domain.model import Disposition
 from returnsync.domain.sku import SkuIndex
@@ -395,6 +395,7 @@ def apply(
             )
         }
         current = set()
+        refreshed: list[dict[str, Any]] = []
         for finding in found:
             key = (finding.kind.value, finding.return_ref, finding.line_id or "")
             current.add(key)
@@ -409,7 +410,17 @@ def apply(
                         severity=finding.severity.value,
                         now=now,
                     )
-            _save(conn, finding, now, first=key not in open_rows)
+            if key in open_rows:
+                refreshed.append({"finding_id": open_rows[key], **_refresh_params(finding, now)})
+            else:
+                upsert(
+                    conn,
+                    findings,
+                    _values(finding, now) | {"first_seen": now},
+                    keys=["tenant", "kind", "return_ref", "line_id"],
+                )
+        if refreshed:  # one statement for all, built once: a pass refreshes thousands
+            conn.execute(_REFRESH, refreshed)
         stale = [
             fid
             for key, fid in open_rows.items()
@@ -430,8 +441,9 @@ def apply(
     )
 
 
-def _save(conn: Connection, finding: Finding, now: datetime, *, first: bool) -> None:
-    values: dict[str, Any] = {
+def _values(finding: Finding, now: datetime) -> dict[str, Any]:
+    """A finding's row, as open and seen `now` (without `first_seen`)."""
+    return {
         "tenant": finding.tenant,
         "kind": finding.kind.value,
         "return_ref": finding.return_ref,
@@ -446,20 +458,29 @@ def _save(conn: Connection, finding: Finding, now: datetime, *, first: bool) -> 
         "last_seen": now,
         "closed_at": None,
     }
-    if first:
-        values["first_seen"] = now
-        upsert(conn, findings, values, keys=["tenant", "kind", "return_ref", "line_id"])
-    else:
-        conn.execute(
-            update(findings)
-            .where(
-                findings.c.tenant == finding.tenant,
-                findings.c.kind == finding.kind.value,
-                findings.c.return_ref == finding.return_ref,
-                findings.c.line_id == (finding.line_id or ""),
-            )
-            .values(**values)
-        )
+
+
+_REFRESHED = (
+    "severity",
+    "owner",
+    "amount",
+    "currency",
+    "evidence",
+    "suggested_action",
+    "status",
+    "last_seen",
+    "closed_at",
+)
+_REFRESH = (
+    update(findings)
+    .where(findings.c.id == bindparam("finding_id"))
+    .values({name: bindparam(f"new_{name}", type_=findings.c[name].type) for name in _REFRESHED})
+)
+
+
+def _refresh_params(finding: Finding, now: datetime) -> dict[str, Any]:
+    values = _values(finding, now)
+    return {f"new_{name}": values[name] for name in _REFRESHED}
 
 
 def ageing(now: datetime, first_seen: datetime) -> timedelta:
