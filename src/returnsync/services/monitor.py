@@ -31,7 +31,7 @@ from returnsync.recon.snapshot import CreditLine, Refund, ReturnLine, SkuLink, S
 from returnsync.services import alerts, monitor_scope
 from returnsync.services.monitor_scope import LAST_FULL_PASS, LAST_PASS, Scope
 from returnsync.storage import catalogue, cursors
-from returnsync.storage.sql import upsert
+from returnsync.storage.sql import upsert_many
 from returnsync.storage.tables import credit_notes, findings, return_lines, returns
 
 if TYPE_CHECKING:
@@ -395,6 +395,7 @@ def apply(
             )
         }
         current = set()
+        new: list[dict[str, Any]] = []
         refreshed: list[dict[str, Any]] = []
         for finding in found:
             key = (finding.kind.value, finding.return_ref, finding.line_id or "")
@@ -413,13 +414,11 @@ def apply(
             if key in open_rows:
                 refreshed.append({"finding_id": open_rows[key], **_refresh_params(finding, now)})
             else:
-                upsert(
-                    conn,
-                    findings,
-                    _values(finding, now) | {"first_seen": now},
-                    keys=["tenant", "kind", "return_ref", "line_id"],
-                )
-        if refreshed:  # one statement for all, built once: a pass refreshes thousands
+                new.append(_values(finding, now) | {"first_seen": now})
+        # one statement each for all the new and all the refreshed findings, built once: a
+        # pass may refresh thousands, and SQLite's writers wait meanwhile
+        upsert_many(conn, findings, new, keys=["tenant", "kind", "return_ref", "line_id"])
+        if refreshed:
             conn.execute(_REFRESH, refreshed)
         stale = [
             fid

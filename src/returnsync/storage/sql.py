@@ -54,6 +54,15 @@ def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: list[st
     conn.execute(stmt, values)
 
 
+def upsert_many(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: list[str]
+) -> None:
+    """`upsert` for rows with the same keys, as one executemany (psycopg pipelines it)."""
+    if rows:
+        stmt = _upsert(conn.dialect.name == "postgresql", table, tuple(rows[0]), tuple(keys))
+        conn.execute(stmt, list(rows))
+
+
 @functools.cache
 def _upsert(pg: bool, table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> Any:
     stmt = dialect_insert(table, pg=pg)
