@@ -13,7 +13,7 @@ import pytest
 
 from returnsync.domain.money import Money
 from returnsync.services import refunds
-from returnsync.storage import khaos, returns
+from returnsync.storage import jobqueue, khaos, returns
 from returnsync.testing import dst, faults
 
 if TYPE_CHECKING:
@@ -135,6 +135,24 @@ def test_some_scenarios_give_tenants_turns() -> None:
                 assert sim.turns_given == 0  # one tenant: nobody to give a turn to
     assert given[True] > 0
     assert given[False] == 0
+
+
+def test_the_simulation_catches_an_idle_look_that_misses_a_job(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A quarter of the scenarios (seed divisible by 4) look before claiming when idle, as
+    worker threads do (ADR 0012); a look that misses a runnable job fails them, and only
+    them."""
+    monkeypatch.setattr(jobqueue, "anything_due", lambda *_a, **_k: False)
+    failed = set()
+    with dst.Runner() as runner:
+        for seed in range(8):
+            runner.db.restore(runner.template)
+            result = dst.Simulation(seed, db=runner.db).run()
+            if not result.ok:
+                assert any("anything_due saw nothing due" in v for v in result.violations)
+                failed.add(seed)
+    assert failed == {0, 4}
 
 
 def test_fault_points_do_nothing_unless_armed() -> None:
