@@ -224,10 +224,11 @@ class Simulation:
         self.handlers: dict[str, Any] = {kind: self._wrap(fn) for kind, fn in HANDLERS.items()}
         self.worker = self._new_worker()
         self.current_job: Job | None = None
-        # In a quarter of the scenarios (by seed: no draw, so other seeds' runs stay as they
-        # were) a job action after an idle one looks first, as a worker thread does
-        # (`Worker.anything_due`), and the claim runs anyway to check the look missed
-        # nothing. Every scenario would cost 5 to 10 % of the rate for the same check.
+        # In a quarter of the scenarios (by seed: no draw from the scenario's random stream,
+        # which would change every seed's run) a job action after an idle one looks first,
+        # as a worker thread does (`Worker.anything_due`), and the claim runs anyway to
+        # check the look missed nothing. In every scenario it would cost 5 to 10 % of the
+        # rate for the same check.
         self.looks = seed % 4 == 0
         self.idle = False  # the last job action found nothing
         self.job_error: Exception | None = None
